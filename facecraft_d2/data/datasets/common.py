@@ -1,0 +1,210 @@
+# Copyright (c) facecraft_d2 contributors.
+"""
+Helpers shared by the face dataset loaders.
+
+Every loader in :mod:`facecraft_d2.data.datasets` follows the same rules:
+
+* One category, ``category_id`` 0 ("face").
+* Malformed annotation files raise :class:`AnnotationFormatError`, which names the file and
+  the record (line number, record index or image name). No bare ``IndexError`` /
+  ``ValueError`` / ``KeyError`` escapes from a parser and no dataset is silently shortened.
+* A missing annotation file raises ``FileNotFoundError`` with the path that was expected.
+* Images listed in an annotation file but absent on disk are skipped and counted, and the
+  loader logs ONE warning per dataset (see :class:`MissingImages`).
+* Image height/width come from the image header (PIL opens files lazily, pixels are not
+  decoded) when the annotation format does not give them.
+"""
+import logging
+import os
+from typing import Iterable, List, Optional, Sequence, Tuple
+
+from PIL import Image
+
+__all__ = [
+    "FACE_CLASSES",
+    "FACE_CATEGORY_ID",
+    "AnnotationFormatError",
+    "MissingImages",
+    "require_file",
+    "image_size",
+    "parse_numbers",
+    "image_id_from_path",
+    "count_annotations",
+]
+
+FACE_CLASSES = ["face"]
+"""The single class of every face dataset (``thing_classes`` metadata)."""
+FACE_CATEGORY_ID = 0
+"""``category_id`` of every face annotation."""
+
+
+class AnnotationFormatError(ValueError):
+    """
+    An annotation file does not follow its documented format.
+
+    Attributes:
+        path (str): the annotation file.
+        record (str): where in the file: a line number, record index or image name.
+        reason (str): what is wrong.
+    """
+
+    def __init__(self, path: str, record, reason: str):
+        self.path = str(path)
+        self.record = str(record)
+        self.reason = reason
+        super().__init__(
+            "Malformed annotation file {}, record {}: {}".format(self.path, self.record, reason)
+        )
+
+    def __reduce__(self):
+        # keep the exception picklable (DataLoader workers, multiprocessing)
+        return (type(self), (self.path, self.record, self.reason))
+
+
+def require_file(path: str, what: str) -> str:
+    """
+    Raise a clear ``FileNotFoundError`` if an annotation file is absent.
+
+    Args:
+        path: the expected file.
+        what: a short description used in the message, e.g. "FDDB ellipse list".
+
+    Returns:
+        ``path``, unchanged.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            "{} not found: expected {} (see datasets/README.md for the expected layout "
+            "under $DETECTRON2_DATASETS).".format(what, path)
+        )
+    return path
+
+
+def image_size(file_name: str) -> Tuple[int, int]:
+    """
+    Read an image's size from its header without decoding the pixels.
+
+    Args:
+        file_name: path of an existing image.
+
+    Returns:
+        (height, width) in pixels.
+    """
+    with Image.open(file_name) as img:
+        width, height = img.size
+    return height, width
+
+
+def parse_numbers(
+    tokens: Sequence[str], path: str, record, count: Optional[int] = None, kind=float
+) -> List:
+    """
+    Convert text fields to numbers, raising :class:`AnnotationFormatError` on failure.
+
+    Args:
+        tokens: the fields (strings).
+        path, record: reported in the error.
+        count: if given, the exact number of fields required.
+        kind: ``float`` or ``int``. ``int`` also accepts integral floats such as "3.0".
+
+    Returns:
+        list of numbers of type ``kind``.
+    """
+    if count is not None and len(tokens) != count:
+        raise AnnotationFormatError(
+            path, record, "expected {} numbers, got {}: {!r}".format(count, len(tokens), " ".join(tokens))
+        )
+    values = []
+    for tok in tokens:
+        try:
+            if kind is int:
+                value = float(tok)
+                if not value.is_integer():
+                    raise ValueError(tok)
+                value = int(value)
+            else:
+                value = float(tok)
+                if value != value or value in (float("inf"), float("-inf")):
+                    raise ValueError(tok)
+        except ValueError:
+            raise AnnotationFormatError(
+                path, record, "field {!r} is not a valid {}".format(tok, "integer" if kind is int else "number")
+            ) from None
+        values.append(value)
+    return values
+
+
+def image_id_from_path(relative_path: str) -> str:
+    """
+    The ``image_id`` convention of facecraft_d2: the image path relative to the image root,
+    with forward slashes and without the file extension (e.g. "2002/08/11/big/img_591").
+    """
+    return os.path.splitext(relative_path.replace(os.sep, "/"))[0]
+
+
+class MissingImages:
+    """
+    Count images that an annotation file lists but that are absent on disk, and report them
+    with ONE warning per dataset.
+
+    Example:
+    ::
+        missing = MissingImages(logger, txt_file, image_root, dataset_name)
+        for rel in listed_images:
+            file_name = os.path.join(image_root, rel)
+            if not missing.check(file_name):
+                continue
+            ...
+        missing.report()
+    """
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        annotation_file: str,
+        image_root: str,
+        dataset_name: Optional[str] = None,
+    ):
+        self._logger = logger
+        self.annotation_file = annotation_file
+        self.image_root = image_root
+        self.dataset_name = dataset_name
+        self.num_listed = 0
+        self.num_missing = 0
+        self.examples: List[str] = []
+
+    def check(self, file_name: str) -> bool:
+        """Return whether ``file_name`` exists; count it as listed, and as missing if absent."""
+        self.num_listed += 1
+        if os.path.isfile(file_name):
+            return True
+        self.num_missing += 1
+        if len(self.examples) < 3:
+            self.examples.append(file_name)
+        return False
+
+    def report(self) -> None:
+        """Log one warning if any listed image was missing (nothing otherwise)."""
+        if self.num_missing == 0:
+            return
+        what = "Dataset '{}' ({})".format(self.dataset_name, self.annotation_file) if self.dataset_name \
+            else "Annotation file {}".format(self.annotation_file)
+        self._logger.warning(
+            "%s: %d of %d listed images are missing under the expected image folder %s; "
+            "skipped them (e.g. %s).",
+            what,
+            self.num_missing,
+            self.num_listed,
+            self.image_root,
+            ", ".join(self.examples),
+        )
+
+
+def count_annotations(dataset_dicts: Iterable[dict]) -> Tuple[int, int]:
+    """Return (number of annotations, number of them with ``iscrowd=1``)."""
+    total = crowd = 0
+    for d in dataset_dicts:
+        for ann in d["annotations"]:
+            total += 1
+            crowd += int(ann.get("iscrowd", 0))
+    return total, crowd

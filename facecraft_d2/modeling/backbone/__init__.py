@@ -1,0 +1,4 @@
+# Copyright (c) facecraft_d2 contributors.
+from .zf import ZF, build_zf_backbone
+
+__all__ = ["ZF", "build_zf_backbone"]

@@ -1,0 +1,37 @@
+#!/usr/bin/env python
+# Copyright (c) facecraft_d2 contributors.
+"""facecraft_d2: FaceCraft (joint training of cascaded CNNs, CVPR 2016) as a Detectron2 plugin.
+
+detectron2 itself is not on PyPI: ``make setup`` (tools/bootstrap.py) installs it first, either
+from the checksum-verified ``pb1-detectron2==0.6`` sources (tools/install_detectron2.py) or by
+keeping a detectron2 that is already installed, e.g. one built from the official repository.
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="facecraft_d2",
+    version="0.1.0",
+    description="FaceCraft cascaded-CNN and RPN + Fast R-CNN face detectors for Detectron2",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.8",
+    packages=find_packages(include=["facecraft_d2", "facecraft_d2.*"]),
+    package_data={"facecraft_d2": ["model_zoo/*.pth", "model_zoo/*.json", "model_zoo/configs/**/*.yaml"]},
+    install_requires=[
+        "detectron2>=0.6",  # see tools/install_detectron2.py
+        "torch>=1.10",
+        "torchvision>=0.11",
+        "numpy>=1.21",
+        "scipy>=1.7",  # WIDER .mat files (loadmat), Hungarian matching for FDDB
+        "h5py>=3.0",  # AFW anno.mat (MATLAB v7.3)
+        "matplotlib>=3.3",  # ROC / PR plots
+        "Pillow>=8.0",
+        "opencv-python-headless>=4.5,<5",  # image I/O, video, detectron2's visualizer
+        "tabulate",
+        "tqdm",
+    ],
+    extras_require={
+        "dev": ["pytest>=7", "hypothesis>=6"],
+    },
+)
