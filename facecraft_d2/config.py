@@ -22,6 +22,59 @@ def add_facecraft_config(cfg):
     _C.MODEL.ZF.NORM = ""
 
     # ---------------------------------------------------------------------------- #
+    # FaceCraft cascade (meta-architecture "FaceCraftCascade", paper sections 4.1-4.3)
+    # ---------------------------------------------------------------------------- #
+    _C.MODEL.FACECRAFT = CN()
+    _C.MODEL.FACECRAFT.NET = CN()
+    # Width of x12's two conv layers (its feature is X12_CHANNELS x 1 x 1; paper: 16).
+    _C.MODEL.FACECRAFT.NET.X12_CHANNELS = 16
+    # Width of x24's conv layer (after Li et al.'s 24-net).
+    _C.MODEL.FACECRAFT.NET.X24_CHANNELS = 64
+    # Width of x24's fully connected layer "24fc" (paper: 128).
+    _C.MODEL.FACECRAFT.NET.X24_FC = 128
+    # Widths of x48's two conv layers (after Li et al.'s 48-net).
+    _C.MODEL.FACECRAFT.NET.X48_CHANNELS = [64, 64]
+    # Width of x48's fully connected layer "48fc" (paper: 256).
+    _C.MODEL.FACECRAFT.NET.X48_FC = 256
+    # Dropout probability before every classification / regression layer.
+    _C.MODEL.FACECRAFT.NET.DROPOUT = 0.25
+    # Per branch (x12, x24, x48): a patch is a face when its IoU with one exceeds this
+    # (the paper's 0.8, lowered for later branches so that they learn from harder samples).
+    _C.MODEL.FACECRAFT.POS_IOU = [0.8, 0.7, 0.65]
+    # A patch is background when its max IoU with the faces is below this (paper: 0.5).
+    _C.MODEL.FACECRAFT.NEG_IOU = 0.5
+    # Threshold-control layers: face probability needed after x12 / after x24 for a patch
+    # to count in the next branch's losses (paper: 0.1 and 0.003).
+    _C.MODEL.FACECRAFT.TRAIN_THRESHOLDS = [0.1, 0.003]
+    # Loss weights lambda_1..3 of the joint loss (equation 6).
+    _C.MODEL.FACECRAFT.LOSS_WEIGHTS = [1.0, 1.0, 1.0]
+    # Weight of the box-regression term in each branch's loss (lambda of equation 1).
+    _C.MODEL.FACECRAFT.REG_LOSS_WEIGHT = 1.0
+    # Transition point of the smooth-L1 regression loss.
+    _C.MODEL.FACECRAFT.SMOOTH_L1_BETA = 1.0
+    # Branches whose losses are optimized: all three for joint training, one for a greedy stage.
+    _C.MODEL.FACECRAFT.TRAIN_BRANCHES = ["x12", "x24", "x48"]
+    # Branches kept fixed (greedy training of a later stage freezes the earlier ones).
+    _C.MODEL.FACECRAFT.FROZEN_BRANCHES = []
+    _C.MODEL.FACECRAFT.TEST = CN()
+    # Smallest face searched, in pixels of the input image (sets the pyramid's first scale).
+    _C.MODEL.FACECRAFT.TEST.MIN_FACE_SIZE = 24
+    # Ratio between the scales of successive pyramid levels.
+    _C.MODEL.FACECRAFT.TEST.PYRAMID_FACTOR = 0.709
+    # Face probability a window needs to pass stage x12, x24 and x48.
+    _C.MODEL.FACECRAFT.TEST.SCORE_THRESHOLDS = [0.3, 0.1, 0.05]
+    # Response-map max pooling kernel after x12 (paper: 2, about NMS at IoU 0.5; 1 = off).
+    _C.MODEL.FACECRAFT.TEST.POOL_KERNEL = 2
+    # "accurate": resize each box to 24/48 px; "fast": crop it from the pyramid (paper 6.5).
+    _C.MODEL.FACECRAFT.TEST.CROP_MODE = "accurate"
+    # At most this many x12 proposals per image go to x24 (the highest-scoring).
+    _C.MODEL.FACECRAFT.TEST.MAX_PROPOSALS = 2000
+    # IoU threshold of the final NMS.
+    _C.MODEL.FACECRAFT.TEST.NMS_THRESH = 0.3
+    # Detections kept per image after the final NMS.
+    _C.MODEL.FACECRAFT.TEST.DETECTIONS_PER_IMAGE = 750
+
+    # ---------------------------------------------------------------------------- #
     # Benchmark evaluators (facecraft_d2.evaluation), chosen by the dataset's evaluator_type
     # ---------------------------------------------------------------------------- #
     _C.TEST.FDDB = CN()

@@ -1,0 +1,81 @@
+# Copyright (c) facecraft_d2 contributors.
+"""
+Per-branch labels, the threshold-control layers and the joint loss (paper section 4.1).
+
+For branch b, a training patch is a positive if its IoU with a face exceeds ``pos_iou[b]``
+(lowered for later branches, so they see harder samples), a negative if its IoU is below
+``neg_iou``, and otherwise takes no part in that branch's loss. The threshold-control layers
+then drop, from x24's losses, the patches whose x12 face score is below ``thresholds[0]``,
+and from x48's losses those that also fail x24's ``thresholds[1]``: the later branches learn
+on the hard samples that pass the earlier ones.
+
+Each branch's loss is equation 1: softmax cross-entropy over its valid patches plus
+``reg_weight`` x smooth-L1 of the normalized box offsets over its valid positives; the joint
+loss is equation 6, a weighted sum over the branches.
+"""
+import torch
+import torch.nn.functional as F
+
+__all__ = ["branch_labels", "threshold_masks", "branch_loss"]
+
+
+def branch_labels(ious, pos_iou, neg_iou):
+    """
+    Args:
+        ious (Tensor): (N,) max IoU of each patch with a (non-ignored) face.
+        pos_iou (float): positives have IoU > pos_iou.
+        neg_iou (float): negatives have IoU < neg_iou.
+    Returns:
+        Tensor: (N,) int64 labels, 1 face, 0 background, -1 not used by this branch.
+    """
+    labels = torch.full_like(ious, -1, dtype=torch.long)
+    labels[ious < neg_iou] = 0
+    labels[ious > pos_iou] = 1
+    return labels
+
+
+def threshold_masks(logits, branches, thresholds):
+    """
+    The threshold-control layers: which patches reach each branch's loss.
+
+    Args:
+        logits (dict[str, Tensor]): per branch, (N, 2) scores.
+        branches (list[str]): branch names in cascade order, e.g. ["x12", "x24", "x48"].
+        thresholds (list[float]): face-probability threshold after each branch but the last.
+    Returns:
+        dict[str, Tensor]: per branch, (N,) bool mask (the first branch sees everything).
+    """
+    n = next(iter(logits.values())).shape[0]
+    device = next(iter(logits.values())).device
+    mask = torch.ones(n, dtype=torch.bool, device=device)
+    masks = {}
+    for i, name in enumerate(branches):
+        masks[name] = mask
+        if i < len(thresholds) and name in logits:
+            with torch.no_grad():
+                mask = mask & (F.softmax(logits[name], dim=1)[:, 1] >= thresholds[i])
+    return masks
+
+
+def branch_loss(logits, deltas, labels, targets, mask, reg_weight=1.0, beta=1.0):
+    """
+    Equation 1 for one branch.
+
+    Args:
+        logits (Tensor): (N, 2) scores.
+        deltas (Tensor): (N, 4) predicted normalized box offsets.
+        labels (Tensor): (N,) 1 / 0 / -1 (see :func:`branch_labels`).
+        targets (Tensor): (N, 4) normalized regression targets (used for positives only).
+        mask (Tensor): (N,) bool, patches that passed the threshold-control layers.
+        reg_weight (float): lambda of equation 1.
+        beta (float): smooth-L1 transition point.
+    Returns:
+        (loss_cls, loss_reg): scalars; cross-entropy averaged over the valid patches, smooth-L1
+        averaged over the valid positives (zero, still differentiable, when there are none).
+    """
+    valid = mask & (labels >= 0)
+    pos = valid & (labels == 1)
+    loss_cls = F.cross_entropy(logits[valid], labels[valid], reduction="sum") / valid.sum().clamp(min=1)
+    loss_reg = F.smooth_l1_loss(deltas[pos], targets[pos], beta=beta, reduction="sum")
+    loss_reg = reg_weight * loss_reg / pos.sum().clamp(min=1)
+    return loss_cls, loss_reg

@@ -1,0 +1,160 @@
+# Copyright (c) facecraft_d2 contributors.
+"""
+Test-time building blocks of the FaceCraft pipeline (paper section 4.3 and 6.5): the image
+pyramid, response-map max pooling, and the crops fed to the later stages, either resized
+from the image ("accurate") or taken without resizing from the pyramid level twice (four
+times) as large ("fast"). Everything works on whole tensors: no per-box Python loops.
+"""
+import torch
+import torch.nn.functional as F
+from torchvision.ops import roi_align
+
+__all__ = [
+    "pyramid_scales",
+    "resize_image",
+    "response_map_pool",
+    "dense_windows",
+    "square_boxes",
+    "crop_resized",
+    "crop_from_pyramid",
+    "upper_scales",
+]
+
+
+def pyramid_scales(height, width, min_face, factor, window=12, max_face=None):
+    """
+    Scales of the image pyramid: s_k = (window / min_face) * factor**k, while the scaled
+    image's shorter side still holds a ``window``-pixel window (and faces <= max_face).
+
+    Returns:
+        list[float]: decreasing scales.
+    """
+    if not 0 < factor < 1:
+        raise ValueError(f"pyramid factor must be in (0, 1), got {factor}")
+    scales, s = [], window / float(min_face)
+    min_scale = window / float(min(height, width) if max_face is None else min(max_face, min(height, width)))
+    while s >= min_scale - 1e-9:
+        scales.append(s)
+        s *= factor
+    return scales
+
+
+def resize_image(image, scale):
+    """
+    Args:
+        image (Tensor): (C, H, W) float image.
+        scale (float): resize factor.
+    Returns:
+        Tensor: (C, round(H*scale), round(W*scale)), area-averaged when shrinking.
+    """
+    h, w = image.shape[-2:]
+    size = (max(1, int(round(h * scale))), max(1, int(round(w * scale))))
+    if size == (h, w):
+        return image
+    return F.interpolate(image[None], size=size, mode="bilinear", align_corners=False,
+                         antialias=scale < 1)[0]
+
+
+def response_map_pool(scores, kernel):
+    """
+    Response-map max pooling (section 4.3): in every kernel x kernel neighbourhood only the
+    highest score is kept, the others are zeroed; the map keeps its resolution. With the
+    first stage's stride of 2, kernel 2 behaves like NMS at IoU 0.5.
+
+    Args:
+        scores (Tensor): (N, H, W) face probabilities.
+        kernel (int): neighbourhood size (1 keeps everything).
+    Returns:
+        Tensor: (N, H, W) scores with the non-maxima set to 0.
+    """
+    if kernel <= 1:
+        return scores
+    pad = kernel // 2
+    pooled = F.max_pool2d(scores[:, None], kernel, stride=1, padding=pad)[:, 0]
+    pooled = pooled[:, : scores.shape[1], : scores.shape[2]]
+    return torch.where(scores >= pooled, scores, torch.zeros_like(scores))
+
+
+def dense_windows(ys, xs, scale, window=12, stride=2):
+    """
+    Boxes (XYXY, original image coordinates) of the first stage's windows at map cells
+    (ys, xs) of the pyramid level with the given scale. Tensors of shape (K,) -> (K, 4).
+    """
+    x1 = xs.float() * stride / scale
+    y1 = ys.float() * stride / scale
+    side = window / scale
+    return torch.stack([x1, y1, x1 + side, y1 + side], dim=1)
+
+
+def square_boxes(boxes):
+    """(K, 4) XYXY boxes -> squares with the same centre and side max(w, h)."""
+    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    half = torch.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) / 2
+    return torch.stack([cx - half, cy - half, cx + half, cy + half], dim=1)
+
+
+def crop_resized(image, boxes, size):
+    """
+    "Accurate" crops: each box region resized to size x size (area-averaged), zero outside
+    the image.
+
+    Args:
+        image (Tensor): (C, H, W) float image.
+        boxes (Tensor): (K, 4) XYXY boxes in image coordinates.
+        size (int): output side.
+    Returns:
+        Tensor: (K, C, size, size).
+    """
+    if len(boxes) == 0:
+        return image.new_zeros((0, image.shape[0], size, size))
+    rois = torch.cat([boxes.new_zeros((len(boxes), 1)), boxes], dim=1)
+    return roi_align(image[None], rois, (size, size), spatial_scale=1.0, sampling_ratio=0,
+                     aligned=True)
+
+
+def crop_from_pyramid(levels, boxes, size):
+    """
+    "Fast" crops (section 6.5): instead of resizing each box, take a size x size patch,
+    centred on the box, from the pyramid level whose scale brings the box closest to ``size``
+    pixels. The levels are already resized images, so the crops are plain indexing.
+
+    Args:
+        levels (list[tuple[float, Tensor]]): (scale, (C, H_s, W_s) image) pairs.
+        boxes (Tensor): (K, 4) square XYXY boxes in original image coordinates.
+        size (int): output side (24 or 48).
+    Returns:
+        Tensor: (K, C, size, size).
+    """
+    k = len(boxes)
+    channels = levels[0][1].shape[0]
+    out = boxes.new_zeros((k, channels, size, size))
+    if k == 0:
+        return out
+    scales = boxes.new_tensor([s for s, _ in levels])
+    want = size / (boxes[:, 2] - boxes[:, 0]).clamp(min=1e-3)
+    level_idx = (torch.log(want)[:, None] - torch.log(scales)[None]).abs().argmin(dim=1)
+    ar = torch.arange(size, device=boxes.device)
+    for li in level_idx.unique().tolist():
+        sel = (level_idx == li).nonzero()[:, 0]
+        scale, img = levels[li]
+        padded = F.pad(img, (size, size, size, size))
+        cx = (boxes[sel, 0] + boxes[sel, 2]) / 2 * scale
+        cy = (boxes[sel, 1] + boxes[sel, 3]) / 2 * scale
+        x0 = (torch.round(cx - size / 2).long() + size).clamp(0, padded.shape[2] - size)
+        y0 = (torch.round(cy - size / 2).long() + size).clamp(0, padded.shape[1] - size)
+        rows = (y0[:, None] + ar[None])[:, :, None]  # (n, size, 1)
+        cols = (x0[:, None] + ar[None])[:, None, :]  # (n, 1, size)
+        out[sel] = padded[:, rows, cols].permute(1, 0, 2, 3)
+    return out
+
+
+def upper_scales(base_scale, factor, max_scale):
+    """
+    Scales above the pyramid's first level (base_scale / factor**j, j >= 1) up to the first
+    one reaching ``max_scale``: the extra levels that fast crops of the smallest faces need.
+    """
+    extra, s = [], base_scale
+    while s < max_scale * (1 - 1e-6):
+        s /= factor
+        extra.append(s)
+    return extra

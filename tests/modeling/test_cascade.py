@@ -1,0 +1,197 @@
+# Copyright (c) facecraft_d2 contributors.
+import torch
+from torchvision.ops import nms
+
+from detectron2.config import get_cfg
+from detectron2.modeling import build_model
+from detectron2.modeling.box_regression import Box2BoxTransform
+
+from facecraft_d2 import add_facecraft_config
+from facecraft_d2.modeling.cascade import (
+    FaceCraftNet,
+    branch_labels,
+    branch_loss,
+    crop_from_pyramid,
+    crop_resized,
+    dense_windows,
+    pyramid_scales,
+    response_map_pool,
+    threshold_masks,
+)
+
+
+def cascade_cfg(**overrides):
+    cfg = get_cfg()
+    add_facecraft_config(cfg)
+    cfg.MODEL.META_ARCHITECTURE = "FaceCraftCascade"
+    cfg.MODEL.DEVICE = "cpu"
+    cfg.MODEL.PIXEL_STD = [57.375, 57.120, 58.395]
+    cfg.merge_from_list([x for kv in overrides.items() for x in kv])
+    return cfg
+
+
+def test_branch_shapes():
+    net = FaceCraftNet(cascade_cfg())
+    out = net(torch.rand(5, 3, 48, 48))
+    assert {k: (v[0].shape, v[1].shape) for k, v in out.items()} == {
+        b: (torch.Size([5, 2]), torch.Size([5, 4])) for b in ("x12", "x24", "x48")
+    }
+    feats = net.stage_features(torch.rand(5, 3, 48, 48), "x48")
+    assert feats["x12"].shape == (5, 16)  # the 16x1x1 map of x12
+    assert feats["x24"].shape == (5, 128 + 16)  # 12-24fc = 24fc ++ x12
+    assert feats["x48"].shape == (5, 256 + 144)  # 48fc ++ 12-24fc
+    # x12 is fully convolutional: one window every 2 pixels
+    logits, deltas = net.x12_dense(torch.rand(2, 3, 40, 30))
+    assert logits.shape == (2, 2, 15, 10) and deltas.shape == (2, 4, 15, 10)
+    # on a 12x12 crop the dense x12 equals the patch x12 on the same crop pooled from 48
+    net.eval()
+    patch = torch.rand(3, 3, 48, 48)
+    dense = net.x12_dense(torch.nn.functional.avg_pool2d(patch, 4))[0].flatten(1)
+    assert torch.allclose(dense, net(patch, upto="x12")["x12"][0], atol=1e-5)
+    # the 24x24 crop into stage x24 equals the 48x48 input pooled to 24
+    small = torch.nn.functional.avg_pool2d(patch, 2)
+    assert torch.allclose(net(small, upto="x24")["x24"][0], net(patch, upto="x24")["x24"][0], atol=1e-5)
+
+
+def test_branch_labels_and_threshold_masks():
+    ious = torch.tensor([0.0, 0.49, 0.5, 0.66, 0.75, 0.85])
+    assert branch_labels(ious, 0.8, 0.5).tolist() == [0, 0, -1, -1, -1, 1]
+    assert branch_labels(ious, 0.65, 0.5).tolist() == [0, 0, -1, 1, 1, 1]
+    # probabilities of x12 / x24: 0.05 0.2 0.9 and 0.001 0.5 0.002
+    p12 = torch.tensor([0.05, 0.2, 0.9])
+    p24 = torch.tensor([0.5, 0.001, 0.002])
+    to_logits = lambda p: torch.stack([torch.zeros(3), torch.log(p / (1 - p))], dim=1)
+    masks = threshold_masks({"x12": to_logits(p12), "x24": to_logits(p24)}, ["x12", "x24", "x48"], [0.1, 0.003])
+    assert masks["x12"].tolist() == [True, True, True]
+    assert masks["x24"].tolist() == [False, True, True]  # x12 score >= 0.1
+    assert masks["x48"].tolist() == [False, False, False]  # ... and x24 score >= 0.003
+
+
+def test_masked_loss_ignores_rejected_samples():
+    logits = torch.randn(4, 2, requires_grad=True)
+    deltas = torch.randn(4, 4, requires_grad=True)
+    labels = torch.tensor([1, 0, 1, -1])
+    targets = torch.randn(4, 4)
+    mask = torch.tensor([True, True, False, True])
+    cls, reg = branch_loss(logits, deltas, labels, targets, mask)
+    (cls + reg).backward()
+    assert logits.grad[2].abs().sum() == 0 and logits.grad[3].abs().sum() == 0  # rejected / unused
+    assert deltas.grad[1].abs().sum() == 0  # negatives get no regression loss
+    expected = torch.nn.functional.cross_entropy(logits[:2], labels[:2])
+    assert torch.allclose(cls, expected)
+    # nothing valid: zero losses that still backpropagate
+    cls, reg = branch_loss(logits, deltas, labels, targets, torch.zeros(4, dtype=torch.bool))
+    assert float(cls) == 0 and float(reg) == 0
+
+
+def test_regression_targets_are_normalized_with_stored_stats():
+    model = build_model(cascade_cfg())
+    mean, std = torch.tensor([0.01, -0.02, 0.1, 0.05]), torch.tensor([0.1, 0.1, 0.2, 0.2])
+    model.set_delta_stats(mean, std)
+    assert bool(model.delta_stats_ready)
+    state = model.state_dict()
+    assert torch.equal(state["delta_mean"], mean) and torch.equal(state["delta_std"], std)
+    # the model predicts normalized offsets; decoding multiplies back by std and adds mean
+    boxes = torch.tensor([[10.0, 10.0, 34.0, 34.0]])
+    raw = torch.tensor([[0.05, 0.0, 0.1, -0.1]])
+    decoded = model._regress(boxes, (raw - mean) / std)
+    assert torch.allclose(decoded, Box2BoxTransform((1, 1, 1, 1)).apply_deltas(raw, boxes), atol=1e-5)
+
+
+def test_response_map_pool_keeps_local_maxima_like_nms():
+    torch.manual_seed(0)
+    scores = torch.rand(1, 20, 20)
+    pooled = response_map_pool(scores, 2)
+    kept = pooled > 0
+    assert kept.sum() < scores.numel() / 2
+    assert torch.equal(pooled[kept], scores[kept])
+    assert scores.max() in pooled  # the global maximum always survives
+    # compare with NMS at IoU 0.5 over the same stride-2 12x12 windows
+    ys, xs = torch.nonzero(torch.ones(20, 20), as_tuple=True)
+    boxes = dense_windows(ys, xs, 1.0)
+    nms_keep = nms(boxes, scores[0].flatten(), 0.5)
+    pool_keep = torch.nonzero(kept[0].flatten())[:, 0]
+    ratio = len(pool_keep) / len(nms_keep)
+    assert 0.5 < ratio < 2.0, ratio
+    assert torch.equal(response_map_pool(scores, 1), scores)
+
+
+def test_pyramid_and_crops():
+    scales = pyramid_scales(480, 640, min_face=24, factor=0.709)
+    assert abs(scales[0] - 0.5) < 1e-9 and all(480 * s >= 12 for s in scales)
+    assert abs(scales[1] / scales[0] - 0.709) < 1e-9
+    image = torch.zeros(3, 100, 100)
+    image[:, 40:60, 40:60] = 255.0
+    boxes = torch.tensor([[40.0, 40.0, 60.0, 60.0], [0.0, 0.0, 20.0, 20.0]])
+    accurate = crop_resized(image, boxes, 24)
+    assert accurate.shape == (2, 3, 24, 24)
+    assert accurate[0].mean() > 250 and accurate[1].max() == 0
+    levels = [(1.2, torch.nn.functional.interpolate(image[None], scale_factor=1.2)[0]), (1.0, image)]
+    fast = crop_from_pyramid(levels, boxes, 24)
+    assert fast.shape == (2, 3, 24, 24)
+    assert fast[0, :, 6:18, 6:18].min() == 255 and fast[1].max() == 0
+
+
+def test_seeded_joint_loss_regression():
+    """The joint loss on fixed inputs must not change without notice."""
+    torch.manual_seed(121)
+    model = build_model(cascade_cfg())
+    model.train()
+    g = torch.Generator().manual_seed(3)
+    batch = {
+        "images": torch.rand(32, 3, 48, 48, generator=g) * 255,
+        "ious": torch.rand(32, generator=g),
+        "deltas": torch.randn(32, 4, generator=g) * 0.1,
+    }
+    torch.manual_seed(7)
+    losses = {k: round(float(v), 4) for k, v in model(batch).items()}
+    expected = EXPECTED_SEEDED_LOSSES
+    assert losses.keys() == expected.keys()
+    for k in expected:
+        assert abs(losses[k] - expected[k]) < 1e-3, (k, losses[k], expected[k])
+
+
+EXPECTED_SEEDED_LOSSES = {
+    "loss_x12_cls": 0.6938, "loss_x12_reg": 0.0278, "loss_x24_cls": 0.6752,
+    "loss_x24_reg": 0.0251, "loss_x48_cls": 0.8359, "loss_x48_reg": 0.0361,
+}
+
+
+def test_greedy_stage_freezes_earlier_branches():
+    model = build_model(cascade_cfg(**{
+        "MODEL.FACECRAFT.TRAIN_BRANCHES": ["x24"], "MODEL.FACECRAFT.FROZEN_BRANCHES": ["x12"]}))
+    model.train()
+    assert not model.net.x12_body.training and model.net.x24_body.training
+    batch = {"images": torch.rand(16, 3, 48, 48) * 255, "ious": torch.rand(16), "deltas": torch.zeros(16, 4)}
+    losses = model(batch)
+    assert set(losses) == {"loss_x24_cls", "loss_x24_reg"}
+    sum(losses.values()).backward()
+    assert all(p.grad is None for p in model.net.x12_body.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.net.x24_body.parameters())
+
+
+def test_joint_loss_backpropagates_into_all_branches():
+    model = build_model(cascade_cfg(**{"MODEL.FACECRAFT.TRAIN_THRESHOLDS": [0.0, 0.0]}))
+    model.train()
+    batch = {"images": torch.rand(16, 3, 48, 48) * 255,
+             "ious": torch.tensor([0.9] * 4 + [0.1] * 12), "deltas": torch.zeros(16, 4)}
+    sum(model(batch).values()).backward()
+    for b in ("x12", "x24", "x48"):
+        assert getattr(model.net, f"{b}_body")[0].weight.grad.abs().sum() > 0, b
+
+
+def test_inference_returns_instances_in_output_size():
+    model = build_model(cascade_cfg(**{"MODEL.FACECRAFT.TEST.SCORE_THRESHOLDS": [0.0, 0.0, 0.0],
+                                       "MODEL.FACECRAFT.TEST.MAX_PROPOSALS": 50,
+                                       "MODEL.FACECRAFT.TEST.MIN_FACE_SIZE": 40}))
+    model.eval()
+    for mode in ("accurate", "fast"):
+        model.crop_mode = mode
+        out = model([{"image": torch.randint(0, 255, (3, 120, 160), dtype=torch.uint8), "height": 240, "width": 320},
+                     {"image": torch.randint(0, 255, (3, 90, 90), dtype=torch.uint8)}])
+        inst = out[0]["instances"]
+        assert inst.image_size == (240, 320) and out[1]["instances"].image_size == (90, 90)
+        assert 0 < len(inst) <= 50
+        b = inst.pred_boxes.tensor
+        assert (b[:, 0] >= 0).all() and (b[:, 2] <= 320).all() and (b[:, 3] <= 240).all()
+        assert (inst.scores[:-1] >= inst.scores[1:]).all()
