@@ -14,6 +14,7 @@ Every loader in :mod:`facecraft_d2.data.datasets` follows the same rules:
 * Image height/width come from the image header (PIL opens files lazily, pixels are not
   decoded) when the annotation format does not give them.
 """
+
 import logging
 import os
 from typing import Iterable, List, Optional, Sequence, Tuple
@@ -36,6 +37,8 @@ FACE_CLASSES = ["face"]
 """The single class of every face dataset (``thing_classes`` metadata)."""
 FACE_CATEGORY_ID = 0
 """``category_id`` of every face annotation."""
+
+_EXIF_ORIENTATION = 0x0112
 
 
 class AnnotationFormatError(ValueError):
@@ -84,6 +87,10 @@ def image_size(file_name: str) -> Tuple[int, int]:
     """
     Read an image's size from its header without decoding the pixels.
 
+    Like ``detectron2.data.detection_utils.read_image``, an EXIF orientation that rotates the
+    image by 90 degrees (tags 5-8) swaps height and width, so the size matches the image that
+    Detectron2 will load.
+
     Args:
         file_name: path of an existing image.
 
@@ -92,6 +99,12 @@ def image_size(file_name: str) -> Tuple[int, int]:
     """
     with Image.open(file_name) as img:
         width, height = img.size
+        try:
+            orientation = img.getexif().get(_EXIF_ORIENTATION)
+        except Exception:  # a corrupt EXIF block: read_image ignores it too
+            orientation = None
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
     return height, width
 
 
@@ -112,7 +125,9 @@ def parse_numbers(
     """
     if count is not None and len(tokens) != count:
         raise AnnotationFormatError(
-            path, record, "expected {} numbers, got {}: {!r}".format(count, len(tokens), " ".join(tokens))
+            path,
+            record,
+            "expected {} numbers, got {}: {!r}".format(count, len(tokens), " ".join(tokens)),
         )
     values = []
     for tok in tokens:
@@ -128,7 +143,9 @@ def parse_numbers(
                     raise ValueError(tok)
         except ValueError:
             raise AnnotationFormatError(
-                path, record, "field {!r} is not a valid {}".format(tok, "integer" if kind is int else "number")
+                path,
+                record,
+                "field {!r} is not a valid {}".format(tok, "integer" if kind is int else "number"),
             ) from None
         values.append(value)
     return values
@@ -187,8 +204,11 @@ class MissingImages:
         """Log one warning if any listed image was missing (nothing otherwise)."""
         if self.num_missing == 0:
             return
-        what = "Dataset '{}' ({})".format(self.dataset_name, self.annotation_file) if self.dataset_name \
+        what = (
+            "Dataset '{}' ({})".format(self.dataset_name, self.annotation_file)
+            if self.dataset_name
             else "Annotation file {}".format(self.annotation_file)
+        )
         self._logger.warning(
             "%s: %d of %d listed images are missing under the expected image folder %s; "
             "skipped them (e.g. %s).",

@@ -20,6 +20,7 @@ ignore region (``iscrowd=1``, Detectron2 semantics) with an ``"ignore_reason"`` 
 
 checked in that order. Boxes are kept exactly as given (``BoxMode.XYWH_ABS``).
 """
+
 import collections
 import logging
 import os
@@ -86,9 +87,13 @@ def _parse_wider_txt(txt_file: str) -> List[Tuple[str, List[Tuple[List[float], L
         i += 1
         if i >= num_lines or not lines[i]:
             raise AnnotationFormatError(
-                txt_file, "{} at line {}".format(rec, i + 1), "truncated record: missing the face count"
+                txt_file,
+                "{} at line {}".format(rec, i + 1),
+                "truncated record: missing the face count",
             )
-        (count,) = parse_numbers(lines[i].split(), txt_file, "{} at line {}".format(rec, i + 1), 1, int)
+        (count,) = parse_numbers(
+            lines[i].split(), txt_file, "{} at line {}".format(rec, i + 1), 1, int
+        )
         if count < 0:
             raise AnnotationFormatError(
                 txt_file, "{} at line {}".format(rec, i + 1), "negative face count {}".format(count)
@@ -98,7 +103,9 @@ def _parse_wider_txt(txt_file: str) -> List[Tuple[str, List[Tuple[List[float], L
         if count == 0:
             # The official file follows a 0-face record with one line of zeros; it is not a face.
             if i < num_lines and lines[i] and not _looks_like_path(lines[i]):
-                zeros = parse_numbers(lines[i].split(), txt_file, "{} at line {}".format(rec, i + 1))
+                zeros = parse_numbers(
+                    lines[i].split(), txt_file, "{} at line {}".format(rec, i + 1)
+                )
                 if any(zeros):
                     raise AnnotationFormatError(
                         txt_file,
