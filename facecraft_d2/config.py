@@ -56,6 +56,40 @@ def add_facecraft_config(cfg):
     _C.MODEL.FACECRAFT.TRAIN_BRANCHES = ["x12", "x24", "x48"]
     # Branches kept fixed (greedy training of a later stage freezes the earlier ones).
     _C.MODEL.FACECRAFT.FROZEN_BRANCHES = []
+    _C.MODEL.FACECRAFT.SAMPLER = CN()
+    # Side (px) of the smallest square sliding window; faces with sqrt(w*h) below it are never positives.
+    _C.MODEL.FACECRAFT.SAMPLER.MIN_WINDOW = 12
+    # Window sizes per factor 2 of size (the paper's pyramid "interval of 5").
+    _C.MODEL.FACECRAFT.SAMPLER.SCALES_PER_OCTAVE = 5
+    # Window stride as a fraction of the window side (the paper: stride 8 on 48x48).
+    _C.MODEL.FACECRAFT.SAMPLER.STRIDE_FRACTION = 8 / 48
+    # Windows with max IoU >= this are positives; the model relabels them per branch (POS_IOU).
+    _C.MODEL.FACECRAFT.SAMPLER.POS_IOU_MIN = 0.65
+    # Windows with max IoU below this are negatives.
+    _C.MODEL.FACECRAFT.SAMPLER.NEG_IOU = 0.5
+    # A negative may cover ignore regions (iscrowd, too-small faces) with at most this fraction of its area.
+    _C.MODEL.FACECRAFT.SAMPLER.IGNORE_IOA = 0.3
+    # Extra positives per face from random shift/scale of its square box (0 = grid windows only, as in the paper).
+    _C.MODEL.FACECRAFT.SAMPLER.JITTER_POSITIVES = 4
+    # At most this many positives per image (random subset).
+    _C.MODEL.FACECRAFT.SAMPLER.MAX_POSITIVES_PER_IMAGE = 16
+    # Negatives per image (random subset of the windows that qualify).
+    _C.MODEL.FACECRAFT.SAMPLER.NEGATIVES_PER_IMAGE = 128
+    # Side of the training patches (the x48 input; the model pools them to 24 and 12).
+    _C.MODEL.FACECRAFT.SAMPLER.INPUT_SIZE = 48
+    # Flip each patch horizontally with probability 0.5 (tx is negated too).
+    _C.MODEL.FACECRAFT.SAMPLER.FLIP = True
+    # Fraction of positives in each training batch (the paper: about 5%).
+    _C.MODEL.FACECRAFT.SAMPLER.POSITIVE_FRACTION = 0.05
+    # Patches per iteration, summed over all GPUs.
+    _C.MODEL.FACECRAFT.SAMPLER.BATCH_SIZE = 256
+    # Negative patches of many images mixed in the shuffle pool before drawing a batch.
+    _C.MODEL.FACECRAFT.SAMPLER.POOL_SIZE = 4096
+    # Fraction of training images held out for validation by a hash of image_id (never trained on).
+    _C.MODEL.FACECRAFT.SAMPLER.VAL_FRACTION = 0.1
+    # Training images used to measure the regression targets' mean and std before training.
+    _C.MODEL.FACECRAFT.SAMPLER.DELTA_STATS_IMAGES = 200
+
     _C.MODEL.FACECRAFT.TEST = CN()
     # Smallest face searched, in pixels of the input image (sets the pyramid's first scale).
     _C.MODEL.FACECRAFT.TEST.MIN_FACE_SIZE = 24

@@ -1,9 +1,13 @@
 # Copyright (c) facecraft_d2 contributors.
 """The facecraft_d2 trainer: detectron2's DefaultTrainer with the face benchmarks' evaluators."""
+import logging
 import os
 
 from detectron2.data import MetadataCatalog
 from detectron2.engine import DefaultTrainer
+from torch.nn.parallel import DistributedDataParallel
+
+from ..data import build_cascade_train_loader, estimate_delta_stats
 
 from ..evaluation import AFWEvaluator, FDDBEvaluator, WiderFaceEvaluator
 
@@ -47,8 +51,30 @@ def build_face_evaluator(cfg, dataset_name, output_folder=None):
 
 class Trainer(DefaultTrainer):
     """
-    DefaultTrainer whose evaluators follow each face benchmark's official protocol.
+    DefaultTrainer whose evaluators follow each face benchmark's official protocol. For the
+    FaceCraft cascade it trains on the online window sampler's patches, and measures the
+    regression-target statistics before the first iteration when the weights lack them.
     """
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        if cfg.MODEL.META_ARCHITECTURE == "FaceCraftCascade":
+            return build_cascade_train_loader(cfg)
+        return super().build_train_loader(cfg)
+
+    def resume_or_load(self, resume=True):
+        super().resume_or_load(resume=resume)
+        model = self.model.module if isinstance(self.model, DistributedDataParallel) else self.model
+        if hasattr(model, "set_delta_stats") and not bool(model.delta_stats_ready):
+            loader = self._trainer.data_loader
+            mean, std = estimate_delta_stats(
+                loader, loader.dataset_dicts, self.cfg.MODEL.FACECRAFT.SAMPLER.DELTA_STATS_IMAGES,
+                seed=max(self.cfg.SEED, 0),
+            )
+            model.set_delta_stats(mean, std)
+            logging.getLogger(__name__).info(
+                "Regression target mean %s, std %s", mean.tolist(), std.tolist()
+            )
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
