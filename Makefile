@@ -16,7 +16,7 @@ test: setup
 
 # Run the shipped FaceCraft model on the bundled sample image.
 demo: setup
-	@echo "make demo: no trained model ships yet (it comes with the FaceCraft cascade issue)."; exit 1
+	$(PY) tools/demo.py --output output/demo/grace_hopper_faces.jpg
 
 clean-venv:
 	rm -rf $(VENV)

@@ -17,7 +17,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.8",
     packages=find_packages(include=["facecraft_d2", "facecraft_d2.*"]),
-    package_data={"facecraft_d2": ["model_zoo/*.pth", "model_zoo/*.json", "model_zoo/configs/**/*.yaml"]},
+    package_data={"facecraft_d2": ["model_zoo/weights/*.pth", "model_zoo/models.json", "model_zoo/configs/**/*.yaml"]},
     install_requires=[
         "detectron2>=0.6",  # see tools/install_detectron2.py
         "torch>=1.10",
@@ -33,5 +33,8 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=7", "hypothesis>=6"],
+        # Peer detectors for benchmarks. facenet-pytorch 2.6.0 (MTCNN, weights in the wheel)
+        # pins torch<2.3, so it is installed separately with --no-deps: see tools/bootstrap.py.
+        "peers": ["requests"],
     },
 )

@@ -9,7 +9,9 @@ Standard library only, so that it runs on a fresh machine with nothing but Pytho
 2. install torch 2.14.1 / torchvision 0.29.1 (skipped if any torch is already there);
 3. install detectron2 v0.6 with ``tools/install_detectron2.py`` (checksum-verified, patched
    for a current stack; an already working detectron2 is kept as it is);
-4. install facecraft_d2 itself in editable mode with its dependencies (``.[dev]``).
+4. install facecraft_d2 itself in editable mode with its dependencies (``.[dev,peers]``), and
+   the peer detectors the benchmarks compare against (MTCNN from facenet-pytorch, whose
+   weights ship in its wheel).
 
 A stamp file records the hash of the files that define the environment; when it matches
 and the imports work, the whole run takes a few seconds.
@@ -23,10 +25,13 @@ import venv
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TORCH_PINS = ["torch==2.14.1", "torchvision==0.29.1"]
+# Peer detectors compared in the benchmarks; facenet-pytorch's metadata pins torch<2.3, but its
+# MTCNN runs on current torch, so it goes in without its dependencies (they are ours).
+PEER_NO_DEPS = ["facenet-pytorch==2.6.0"]
 STAMP_INPUTS = ["setup.py", "tools/bootstrap.py", "tools/install_detectron2.py"]
 SMOKE = (
     "import detectron2.data, detectron2.engine, detectron2.modeling; "
-    "import facecraft_d2, scipy, h5py, cv2, pytest"
+    "import facecraft_d2, scipy, h5py, cv2, pytest, facenet_pytorch"
 )
 
 
@@ -69,7 +74,8 @@ def main():
     if has_torch.returncode != 0:
         run(pip + TORCH_PINS)
     run([python, os.path.join(ROOT, "tools", "install_detectron2.py")])
-    run(pip + ["-e", ".[dev]"])
+    run(pip + ["-e", ".[dev,peers]"])
+    run(pip + ["--no-deps"] + PEER_NO_DEPS)
     subprocess.run([python, "-c", SMOKE], cwd=ROOT, check=True)
     with open(stamp, "w") as f:
         f.write(wanted + "\n")

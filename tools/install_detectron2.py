@@ -217,16 +217,25 @@ def download_sdist(cache_dir):
     tmp = dest + ".part"
     with urllib.request.urlopen(url, timeout=300) as r, open(tmp, "wb") as f:
         shutil.copyfileobj(r, f)
-    digest = sha256_of(tmp)
-    if digest != SDIST_SHA256:
+    try:
+        digest = verify_sdist(tmp)
+    except SystemExit:
         os.remove(tmp)
-        raise SystemExit(
-            f"REFUSING {SDIST_FILE}: sha256 {digest} != pinned {SDIST_SHA256}. "
-            "The file on the index is not the audited detectron2 v0.6 source."
-        )
+        raise
     os.replace(tmp, dest)
     log(f"downloaded and verified {dest} (sha256 {digest})")
     return dest
+
+
+def verify_sdist(path):
+    """Return the file's SHA-256; exit with an error if it is not the pinned one."""
+    digest = sha256_of(path)
+    if digest != SDIST_SHA256:
+        raise SystemExit(
+            f"REFUSING {path}: sha256 {digest} != pinned {SDIST_SHA256}. "
+            "The file on the index is not the audited detectron2 v0.6 source."
+        )
+    return digest
 
 
 def patch_tree(src_root):

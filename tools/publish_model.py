@@ -1,0 +1,73 @@
+#!/usr/bin/env python
+# Copyright (c) facecraft_d2 contributors.
+"""
+Ship a trained model inside facecraft_d2: copy the weights of a training run (model state
+only, no optimizer) to ``facecraft_d2/model_zoo/weights/<name>.pth`` and record its config,
+SHA-256, training data, iterations and wall time in ``facecraft_d2/model_zoo/models.json``.
+
+    python tools/publish_model.py --name cascade_joint --config cascade/joint.yaml \
+        --run output/cascade/joint [--train-time-from output/cascade/separate_x12 ...]
+"""
+import argparse
+import json
+import os
+import re
+
+import torch
+
+ZOO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "facecraft_d2", "model_zoo")
+
+
+def run_info(run_dir):
+    """Iterations and wall time of a detectron2 training run, read from its log.txt."""
+    with open(os.path.join(run_dir, "log.txt"), encoding="utf-8") as f:
+        log = f.read()
+    m = re.findall(r"Overall training speed: (\d+) iterations in (\d+):(\d+):(\d+)", log)
+    if not m:
+        raise SystemExit(f"{run_dir}/log.txt has no finished training")
+    its, h, mi, s = map(int, m[-1])
+    m2 = re.findall(r"Total training time: (\d+):(\d+):(\d+)", log)
+    th, tm, ts = map(int, m2[-1])
+    return {"run": run_dir, "iterations": its + 2, "wall_time_s": th * 3600 + tm * 60 + ts}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--name", required=True)
+    p.add_argument("--config", required=True, help="config path relative to configs/")
+    p.add_argument("--run", required=True, help="training output dir with model_final.pth")
+    p.add_argument("--earlier-runs", nargs="*", default=[], help="runs this one was initialised from")
+    p.add_argument("--data", default="widerface_train minus its 10%% validation split (VAL_FRACTION)")
+    args = p.parse_args()
+
+    ckpt = torch.load(os.path.join(args.run, "model_final.pth"), map_location="cpu", weights_only=True)
+    os.makedirs(os.path.join(ZOO, "weights"), exist_ok=True)
+    weights = f"{args.name}.pth"
+    dest = os.path.join(ZOO, "weights", weights)
+    torch.save({"model": ckpt["model"]}, dest)
+    from facecraft_d2.model_zoo.model_zoo import sha256_file
+
+    runs = [run_info(r) for r in args.earlier_runs] + [run_info(args.run)]
+    registry_path = os.path.join(ZOO, "models.json")
+    with open(registry_path) as f:
+        registry = json.load(f)
+    entry = registry.get(args.name, {})
+    entry.update({
+        "config": args.config,
+        "weights": weights,
+        "sha256": sha256_file(dest),
+        "size_bytes": os.path.getsize(dest),
+        "training_data": args.data,
+        "training_runs": runs,
+        "total_iterations": sum(r["iterations"] for r in runs),
+        "total_wall_time_s": sum(r["wall_time_s"] for r in runs),
+    })
+    registry[args.name] = entry
+    with open(registry_path, "w") as f:
+        json.dump(registry, f, indent=2, sort_keys=True)
+        f.write("\n")
+    print(json.dumps(entry, indent=2))
+
+
+if __name__ == "__main__":
+    main()
