@@ -1,0 +1,237 @@
+# Copyright (c) facecraft_d2 contributors.
+"""
+Run any Detectron2-style face detector (a FaceCraft model or a peer from
+:mod:`facecraft_d2.peers`) over benchmark datasets with each benchmark's own evaluator, and
+collect the results with wall-clock timings. ``tools/eval_table.py`` is built on it.
+
+The benchmark sets of the FaceCraft comparison are FDDB folds 1-5, scored as ONE evaluation
+over their union (see :func:`register_concat`), and WIDER FACE val; :func:`benchmark_datasets`
+registers them (optionally only their first N images) and returns their names.
+"""
+import logging
+import os
+import time
+from collections import OrderedDict
+
+import torch
+
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import get_cfg
+from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_test_loader
+from detectron2.evaluation import inference_on_dataset
+from detectron2.modeling import build_model
+
+from ..config import add_facecraft_config
+from ..data.catalog import register_subset
+
+__all__ = [
+    "BENCHMARKS",
+    "benchmark_datasets",
+    "build_eval_model",
+    "default_eval_cfg",
+    "evaluate_model",
+    "register_concat",
+    "register_fddb_folds",
+]
+
+logger = logging.getLogger(__name__)
+
+BENCHMARKS = ("fddb", "wider")
+"""Keys of :func:`benchmark_datasets`: FDDB folds 1-5 (one evaluation) and WIDER FACE val."""
+
+
+def register_concat(name, base_names, **metadata):
+    """
+    Register the concatenation of registered datasets (same ``evaluator_type``) as one dataset,
+    e.g. several FDDB folds scored as a single ROC.
+
+    Args:
+        name (str): the new dataset name (registering it again is a no-op).
+        base_names (list[str]): datasets whose dicts are concatenated, in this order.
+        metadata: set on the new dataset, over the metadata copied from ``base_names[0]``
+            (``concat_of`` is set to ``base_names``).
+    Returns:
+        str: ``name``.
+    """
+    base_names = list(base_names)
+    if name in DatasetCatalog.list():
+        return name
+    types = {MetadataCatalog.get(n).get("evaluator_type", None) for n in base_names}
+    if len(types) != 1:
+        raise ValueError(f"cannot concatenate evaluator_types {sorted(map(str, types))}")
+
+    def _load():
+        dicts = [d for n in base_names for d in DatasetCatalog.get(n)]
+        ids = [str(d["image_id"]) for d in dicts]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"{name}: image_ids repeat across {base_names}")
+        return dicts
+
+    DatasetCatalog.register(name, _load)
+    meta = MetadataCatalog.get(base_names[0]).as_dict()
+    meta.pop("name", None)
+    meta.update(metadata)
+    MetadataCatalog.get(name).set(concat_of=base_names, **meta)
+    return name
+
+
+def register_fddb_folds(folds=(1, 2, 3, 4, 5)):
+    """
+    Register the union of FDDB folds as one dataset, e.g. ``fddb_folds_01_05`` for folds 1-5.
+
+    Args:
+        folds (sequence[int]): consecutive fold numbers.
+    Returns:
+        str: the registered name.
+    """
+    bases = ["fddb_fold_{:02d}".format(f) for f in folds]
+    metas = [MetadataCatalog.get(n) for n in bases]
+    return register_concat(
+        "fddb_folds_{:02d}_{:02d}".format(folds[0], folds[-1]),
+        bases,
+        fold=None,
+        folds=list(folds),
+        ellipse_files=[f for m in metas for f in m.get("ellipse_files", [])],
+        num_images_in_fold=sum(m.get("num_images_in_fold", 0) for m in metas),
+    )
+
+
+def benchmark_datasets(keys=BENCHMARKS, max_images=None):
+    """
+    Register (if needed) and name the benchmark datasets.
+
+    Args:
+        keys (sequence[str]): among :data:`BENCHMARKS` ("fddb": FDDB folds 1-5 as one
+            dataset, "wider": ``widerface_val``).
+        max_images (int): keep only the first N images of each (quick runs).
+    Returns:
+        OrderedDict[str, str]: key -> registered dataset name, in the order of ``keys``.
+    """
+    out = OrderedDict()
+    for key in keys:
+        if key == "fddb":
+            name = register_fddb_folds()
+        elif key == "wider":
+            name = "widerface_val"
+        else:
+            raise ValueError(f"unknown benchmark {key!r}; choose from {BENCHMARKS}")
+        out[key] = register_subset(name, max_images) if max_images else name
+    return out
+
+
+def default_eval_cfg():
+    """
+    The config used to load and score images for models without a config of their own (the
+    peers): facecraft defaults, original image size (``INPUT.MIN_SIZE_TEST = 0``), BGR.
+    """
+    cfg = get_cfg()
+    add_facecraft_config(cfg)
+    cfg.INPUT.MIN_SIZE_TEST = 0
+    cfg.INPUT.FORMAT = "BGR"
+    cfg.DATALOADER.NUM_WORKERS = 1
+    return cfg
+
+
+def build_eval_model(config_file, weights=None, opts=()):
+    """
+    Build a facecraft_d2 model for evaluation from a config file.
+
+    Args:
+        config_file (str): e.g. "configs/cascade/joint.yaml".
+        weights (str): checkpoint to load; None: ``<OUTPUT_DIR>/model_final.pth`` of the
+            config (the trained model, not ``MODEL.WEIGHTS``, which is the initialisation);
+            "random": keep the random initialisation (for development only).
+        opts (sequence[str]): KEY VALUE pairs merged into the config after the file.
+    Returns:
+        tuple: (model in eval mode, frozen cfg).
+    """
+    cfg = get_cfg()
+    add_facecraft_config(cfg)
+    cfg.merge_from_file(config_file)
+    cfg.merge_from_list(list(opts))
+    if weights is None:
+        weights = os.path.join(cfg.OUTPUT_DIR, "model_final.pth")
+    if weights != "random" and not os.path.isfile(weights):
+        raise FileNotFoundError(f"weights {weights!r} for {config_file} do not exist")
+    cfg.MODEL.WEIGHTS = "" if weights == "random" else weights
+    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
+        logger.warning("CUDA is not available: %s runs on the CPU", config_file)
+        cfg.MODEL.DEVICE = "cpu"
+    cfg.freeze()
+    model = build_model(cfg)
+    if weights == "random":
+        logger.warning("%s: evaluating a RANDOMLY INITIALISED model (no weights)", config_file)
+    else:
+        DetectionCheckpointer(model).load(weights)
+    return model.eval(), cfg
+
+
+class _ForwardTimer:
+    """Accumulates the wall time spent in ``model.forward`` (through forward hooks)."""
+
+    def __init__(self, model):
+        self.seconds, self._start = 0.0, None
+        self._handles = []
+        if isinstance(model, torch.nn.Module):
+            self._handles = [
+                model.register_forward_pre_hook(self._pre),
+                model.register_forward_hook(self._post),
+            ]
+
+    def _pre(self, module, inputs):
+        self._start = time.perf_counter()
+
+    def _post(self, module, inputs, outputs):
+        self.seconds += time.perf_counter() - self._start
+
+    def remove(self):
+        for h in self._handles:
+            h.remove()
+
+
+def evaluate_model(model, cfg, dataset_names, output_dir=None, build_evaluator=None):
+    """
+    Run ``model`` on each dataset with its benchmark's evaluator (chosen by the dataset's
+    ``evaluator_type``, see :func:`facecraft_d2.engine.build_face_evaluator`).
+
+    Args:
+        model (nn.Module): a Detectron2-style model: list of input dicts ->
+            list of ``{"instances": Instances}`` in the original image size.
+        cfg (CfgNode): config of the test loader (``INPUT.*``, ``DATALOADER.NUM_WORKERS``) and
+            the evaluators (``TEST.FDDB`` / ``TEST.AFW``); :func:`default_eval_cfg` for peers.
+        dataset_names (sequence[str]): registered datasets.
+        output_dir (str): if given, each evaluator writes its files into
+            ``<output_dir>/<dataset_name>/``.
+        build_evaluator (callable): ``(cfg, dataset_name, output_folder) -> DatasetEvaluator``;
+            default :func:`facecraft_d2.engine.build_face_evaluator`.
+    Returns:
+        OrderedDict: dataset_name -> the evaluator's results (e.g. {"fddb": {...}}) plus
+        "timing": {"seconds" (wall time of loading, inference and scoring), "model_seconds"
+        (inside ``model.forward``), "num_images", "ms_per_image" (model time)}.
+    """
+    if build_evaluator is None:
+        from ..engine import build_face_evaluator as build_evaluator  # avoids an import cycle
+    results = OrderedDict()
+    for name in dataset_names:
+        folder = os.path.join(output_dir, name) if output_dir else None
+        loader = build_detection_test_loader(cfg, name)
+        evaluator = build_evaluator(cfg, name, folder)
+        timer = _ForwardTimer(model)
+        start = time.perf_counter()
+        try:
+            res = inference_on_dataset(model, loader, evaluator)
+        finally:
+            timer.remove()
+        seconds = time.perf_counter() - start
+        num_images = len(loader.dataset) if hasattr(loader, "dataset") else len(loader)
+        res = OrderedDict(res or {})
+        res["timing"] = OrderedDict(
+            seconds=seconds,
+            model_seconds=timer.seconds,
+            num_images=num_images,
+            ms_per_image=1000.0 * timer.seconds / max(num_images, 1),
+        )
+        logger.info("%s: %d images in %.1f s (%.1f ms/image in the model)", name, num_images,
+                    seconds, res["timing"]["ms_per_image"])
+        results[name] = res
+    return results
