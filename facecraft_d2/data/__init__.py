@@ -5,7 +5,7 @@ from . import datasets  # noqa: F401
 from . import builtin as _builtin  # noqa: F401  registers the face datasets in DatasetCatalog
 from .cascade_loader import build_cascade_train_loader, estimate_delta_stats, split_train_val
 from .cascade_sampler import CascadeWindowSampler
-from .catalog import register_subset
+from .catalog import register_heldout_split, register_subset
 from .datasets import AnnotationFormatError, landmarks_to_square_box
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "build_cascade_train_loader",
     "estimate_delta_stats",
     "landmarks_to_square_box",
+    "register_heldout_split",
     "register_subset",
     "split_train_val",
 ]

@@ -2,7 +2,7 @@
 """Helpers on top of detectron2's DatasetCatalog / MetadataCatalog."""
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-__all__ = ["register_subset"]
+__all__ = ["register_concat", "register_heldout_split", "register_subset"]
 
 
 def register_subset(base_name, num_images, name=None):
@@ -24,4 +24,60 @@ def register_subset(base_name, num_images, name=None):
     meta = MetadataCatalog.get(base_name).as_dict()
     meta.pop("name", None)
     MetadataCatalog.get(name).set(**meta, subset_of=base_name)
+    return name
+
+
+def register_heldout_split(base_name, val_fraction, name=None):
+    """
+    Register the validation split that the cascade's training loader holds out of a
+    training dataset (:func:`facecraft_d2.data.split_train_val`), with the same metadata,
+    so that detection thresholds can be tuned on images the model never saw.
+
+    Returns:
+        str: the registered name, default ``f"{base_name}_heldout"``.
+    """
+    from .cascade_loader import split_train_val
+
+    name = name or f"{base_name}_heldout"
+    if name in DatasetCatalog.list():
+        return name
+    DatasetCatalog.register(name, lambda: split_train_val(DatasetCatalog.get(base_name), val_fraction)[1])
+    meta = MetadataCatalog.get(base_name).as_dict()
+    meta.pop("name", None)
+    MetadataCatalog.get(name).set(**meta, heldout_of=base_name, val_fraction=val_fraction)
+    return name
+
+
+def register_concat(name, base_names, **metadata):
+    """
+    Register the concatenation of registered datasets (same ``evaluator_type``) as one dataset,
+    e.g. several FDDB folds scored as a single ROC.
+
+    Args:
+        name (str): the new dataset name (registering it again is a no-op).
+        base_names (list[str]): datasets whose dicts are concatenated, in this order.
+        metadata: set on the new dataset, over the metadata copied from ``base_names[0]``
+            (``concat_of`` is set to ``base_names``).
+    Returns:
+        str: ``name``.
+    """
+    base_names = list(base_names)
+    if name in DatasetCatalog.list():
+        return name
+    types = {MetadataCatalog.get(n).get("evaluator_type", None) for n in base_names}
+    if len(types) != 1:
+        raise ValueError(f"cannot concatenate evaluator_types {sorted(map(str, types))}")
+
+    def _load():
+        dicts = [d for n in base_names for d in DatasetCatalog.get(n)]
+        ids = [str(d["image_id"]) for d in dicts]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"{name}: image_ids repeat across {base_names}")
+        return dicts
+
+    DatasetCatalog.register(name, _load)
+    meta = MetadataCatalog.get(base_names[0]).as_dict()
+    meta.pop("name", None)
+    meta.update(metadata)
+    MetadataCatalog.get(name).set(concat_of=base_names, **meta)
     return name

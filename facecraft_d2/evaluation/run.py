@@ -5,7 +5,7 @@ Run any Detectron2-style face detector (a FaceCraft model or a peer from
 collect the results with wall-clock timings. ``tools/eval_table.py`` is built on it.
 
 The benchmark sets of the FaceCraft comparison are FDDB folds 1-5, scored as ONE evaluation
-over their union (see :func:`register_concat`), and WIDER FACE val; :func:`benchmark_datasets`
+over their union (see :func:`facecraft_d2.data.catalog.register_concat`), and WIDER FACE val; :func:`benchmark_datasets`
 registers them (optionally only their first N images) and returns their names.
 """
 import logging
@@ -22,7 +22,7 @@ from detectron2.evaluation import inference_on_dataset
 from detectron2.modeling import build_model
 
 from ..config import add_facecraft_config
-from ..data.catalog import register_subset
+from ..data.catalog import register_concat, register_subset
 
 __all__ = [
     "BENCHMARKS",
@@ -30,7 +30,6 @@ __all__ = [
     "build_eval_model",
     "default_eval_cfg",
     "evaluate_model",
-    "register_concat",
     "register_fddb_folds",
 ]
 
@@ -38,41 +37,6 @@ logger = logging.getLogger(__name__)
 
 BENCHMARKS = ("fddb", "wider")
 """Keys of :func:`benchmark_datasets`: FDDB folds 1-5 (one evaluation) and WIDER FACE val."""
-
-
-def register_concat(name, base_names, **metadata):
-    """
-    Register the concatenation of registered datasets (same ``evaluator_type``) as one dataset,
-    e.g. several FDDB folds scored as a single ROC.
-
-    Args:
-        name (str): the new dataset name (registering it again is a no-op).
-        base_names (list[str]): datasets whose dicts are concatenated, in this order.
-        metadata: set on the new dataset, over the metadata copied from ``base_names[0]``
-            (``concat_of`` is set to ``base_names``).
-    Returns:
-        str: ``name``.
-    """
-    base_names = list(base_names)
-    if name in DatasetCatalog.list():
-        return name
-    types = {MetadataCatalog.get(n).get("evaluator_type", None) for n in base_names}
-    if len(types) != 1:
-        raise ValueError(f"cannot concatenate evaluator_types {sorted(map(str, types))}")
-
-    def _load():
-        dicts = [d for n in base_names for d in DatasetCatalog.get(n)]
-        ids = [str(d["image_id"]) for d in dicts]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"{name}: image_ids repeat across {base_names}")
-        return dicts
-
-    DatasetCatalog.register(name, _load)
-    meta = MetadataCatalog.get(base_names[0]).as_dict()
-    meta.pop("name", None)
-    meta.update(metadata)
-    MetadataCatalog.get(name).set(concat_of=base_names, **meta)
-    return name
 
 
 def register_fddb_folds(folds=(1, 2, 3, 4, 5)):
