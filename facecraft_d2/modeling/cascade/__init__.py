@@ -11,3 +11,19 @@ from .pyramid import (
     square_boxes,
     upper_scales,
 )
+
+__all__ = [
+    "BRANCHES",
+    "FaceCraftNet",
+    "branch_labels",
+    "branch_loss",
+    "crop_from_pyramid",
+    "crop_resized",
+    "dense_windows",
+    "pyramid_scales",
+    "resize_image",
+    "response_map_pool",
+    "square_boxes",
+    "threshold_masks",
+    "upper_scales",
+]
