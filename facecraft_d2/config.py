@@ -103,6 +103,8 @@ def add_facecraft_config(cfg):
     _C.MODEL.FACECRAFT.TEST.CROP_MODE = "accurate"
     # At most this many x12 proposals per image go to x24 (the highest-scoring).
     _C.MODEL.FACECRAFT.TEST.MAX_PROPOSALS = 2000
+    # NMS IoU over the boxes leaving x12 and x24, across pyramid levels (1.0 = off, as the paper).
+    _C.MODEL.FACECRAFT.TEST.STAGE_NMS_THRESH = 0.7
     # IoU threshold of the final NMS.
     _C.MODEL.FACECRAFT.TEST.NMS_THRESH = 0.3
     # Detections kept per image after the final NMS.

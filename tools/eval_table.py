@@ -67,7 +67,7 @@ def get_parser():
     parser.add_argument("detectors", nargs="+", metavar="DETECTOR",
                         help="NAME=CONFIG.yaml[:WEIGHTS.pth|:random], PEER or NAME=PEER; peers: "
                         + ", ".join(sorted(k for k, _ in PEER_DETECTOR_REGISTRY)))
-    parser.add_argument("--datasets", default=",".join(BENCHMARKS),
+    parser.add_argument("--datasets", default="fddb,wider",
                         help="comma-separated benchmarks among: " + ", ".join(BENCHMARKS))
     parser.add_argument("--max-images", type=int, default=None,
                         help="evaluate only the first N images of each benchmark (quick runs)")
@@ -150,6 +150,9 @@ def table_row(name, results, datasets):
         _pair([r.get("timing", {}).get("num_images") for r in (fddb, wider)], 0),
         _pair([r.get("timing", {}).get("seconds") for r in (fddb, wider)], 1),
     ]
+    if "heldout" in datasets:
+        a = results.get(datasets["heldout"], {}).get("afw", {})
+        cells.insert(6, _pair([a.get("AP30"), a.get("AP50")], 1))
     return "| " + " | ".join(cells) + " |"
 
 
@@ -161,7 +164,10 @@ def format_table(all_results, datasets):
     Returns:
         str: the markdown table and a line on the FDDB scaled FP.
     """
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    columns = list(COLUMNS)
+    if "heldout" in datasets:
+        columns.insert(6, "held-out AP30 / AP50")
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += [table_row(name, res, datasets) for name, res in all_results.items()]
     notes = []
     for res in all_results.values():

@@ -20,9 +20,10 @@ from detectron2.config import get_cfg
 from detectron2.data import MetadataCatalog, build_detection_test_loader
 from detectron2.evaluation import inference_on_dataset
 from detectron2.modeling import build_model
+from detectron2.utils.file_io import PathManager
 
 from ..config import add_facecraft_config
-from ..data.catalog import register_concat, register_subset
+from ..data.catalog import register_concat, register_heldout_split, register_subset
 
 __all__ = [
     "BENCHMARKS",
@@ -35,8 +36,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-BENCHMARKS = ("fddb", "wider")
-"""Keys of :func:`benchmark_datasets`: FDDB folds 1-5 (one evaluation) and WIDER FACE val."""
+BENCHMARKS = ("fddb", "wider", "heldout")
+"""Keys of :func:`benchmark_datasets`: FDDB folds 1-5 (one evaluation), WIDER FACE val, and the
+validation split held out of widerface_train by the cascade's training loader (for tuning)."""
+HELDOUT_FRACTION = 0.1  # MODEL.FACECRAFT.SAMPLER.VAL_FRACTION of the shipped cascades
 
 
 def register_fddb_folds(folds=(1, 2, 3, 4, 5)):
@@ -66,7 +69,7 @@ def benchmark_datasets(keys=BENCHMARKS, max_images=None):
 
     Args:
         keys (sequence[str]): among :data:`BENCHMARKS` ("fddb": FDDB folds 1-5 as one
-            dataset, "wider": ``widerface_val``).
+            dataset, "wider": ``widerface_val``, "heldout": ``widerface_train_heldout``).
         max_images (int): keep only the first N images of each (quick runs).
     Returns:
         OrderedDict[str, str]: key -> registered dataset name, in the order of ``keys``.
@@ -77,6 +80,8 @@ def benchmark_datasets(keys=BENCHMARKS, max_images=None):
             name = register_fddb_folds()
         elif key == "wider":
             name = "widerface_val"
+        elif key == "heldout":
+            name = register_heldout_split("widerface_train", HELDOUT_FRACTION)
         else:
             raise ValueError(f"unknown benchmark {key!r}; choose from {BENCHMARKS}")
         out[key] = register_subset(name, max_images) if max_images else name
@@ -115,8 +120,10 @@ def build_eval_model(config_file, weights=None, opts=()):
     cfg.merge_from_list(list(opts))
     if weights is None:
         weights = os.path.join(cfg.OUTPUT_DIR, "model_final.pth")
-    if weights != "random" and not os.path.isfile(weights):
-        raise FileNotFoundError(f"weights {weights!r} for {config_file} do not exist")
+    if weights != "random":
+        weights = PathManager.get_local_path(weights)  # resolves facecraft://<shipped model>
+        if not os.path.isfile(weights):
+            raise FileNotFoundError(f"weights {weights!r} for {config_file} do not exist")
     cfg.MODEL.WEIGHTS = "" if weights == "random" else weights
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
         logger.warning("CUDA is not available: %s runs on the CPU", config_file)

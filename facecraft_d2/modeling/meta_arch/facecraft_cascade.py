@@ -74,6 +74,7 @@ class FaceCraftCascade(nn.Module):
         pool_kernel=2,
         crop_mode="accurate",
         max_proposals=2000,
+        stage_nms_thresh=0.7,
         nms_thresh=0.3,
         max_detections=750,
     ):
@@ -96,6 +97,9 @@ class FaceCraftCascade(nn.Module):
             pool_kernel (int): response-map max-pooling kernel (1 disables it).
             crop_mode (str): "accurate" (resize each box) or "fast" (crop from the pyramid).
             max_proposals (int): at most this many stage-1 boxes per image (highest scores).
+            stage_nms_thresh (float): NMS IoU applied per image to the boxes leaving stages
+                x12 and x24, across pyramid levels (1.0 disables it; the paper relies on
+                response-map pooling alone, which leaves overlapping boxes of nearby levels).
             nms_thresh (float): IoU of the final NMS.
             max_detections (int): detections kept per image.
         """
@@ -123,6 +127,7 @@ class FaceCraftCascade(nn.Module):
         self.min_face, self.pyramid_factor = min_face, pyramid_factor
         self.test_thresholds, self.pool_kernel = tuple(test_thresholds), pool_kernel
         self.crop_mode, self.max_proposals = crop_mode, max_proposals
+        self.stage_nms_thresh = stage_nms_thresh
         self.nms_thresh, self.max_detections = nms_thresh, max_detections
         self.box2box = Box2BoxTransform(weights=(1.0, 1.0, 1.0, 1.0))
 
@@ -147,6 +152,7 @@ class FaceCraftCascade(nn.Module):
             "pool_kernel": fc.TEST.POOL_KERNEL,
             "crop_mode": fc.TEST.CROP_MODE,
             "max_proposals": fc.TEST.MAX_PROPOSALS,
+            "stage_nms_thresh": fc.TEST.STAGE_NMS_THRESH,
             "nms_thresh": fc.TEST.NMS_THRESH,
             "max_detections": fc.TEST.DETECTIONS_PER_IMAGE,
         }
@@ -257,6 +263,10 @@ class FaceCraftCascade(nn.Module):
         owner = torch.cat([torch.full((len(p[1]),), i, dtype=torch.long, device=boxes.device)
                            for i, p in enumerate(per_image)])
         for stage, thresh in zip(("x24", "x48"), self.test_thresholds[1:]):
+            if self.stage_nms_thresh < 1.0:
+                keep = batched_nms(boxes, scores, owner, self.stage_nms_thresh)
+                keep = keep.sort().values  # keep boxes grouped by image
+                boxes, scores, owner = boxes[keep], scores[keep], owner[keep]
             if len(boxes) == 0:
                 break
             boxes = square_boxes(boxes)
