@@ -17,6 +17,7 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.evaluation import verify_results
+from detectron2.utils.logger import setup_logger
 
 from facecraft_d2 import add_facecraft_config
 from facecraft_d2.engine import Trainer
@@ -33,6 +34,7 @@ def setup(args):
         cfg.MODEL.DEVICE = "cpu"
     cfg.freeze()
     default_setup(cfg, args)
+    setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="facecraft_d2")
     return cfg
 
 
