@@ -67,6 +67,8 @@ def get_parser():
     parser.add_argument("detectors", nargs="+", metavar="DETECTOR",
                         help="NAME=CONFIG.yaml[:WEIGHTS.pth|:random], PEER or NAME=PEER; peers: "
                         + ", ".join(sorted(k for k, _ in PEER_DETECTOR_REGISTRY)))
+    parser.add_argument("--wider-step", type=int, default=1,
+                        help="evaluate every k-th WIDER val image (all events, fewer images)")
     parser.add_argument("--datasets", default="fddb,wider",
                         help="comma-separated benchmarks among: " + ", ".join(BENCHMARKS))
     parser.add_argument("--max-images", type=int, default=None,
@@ -210,7 +212,7 @@ def main(args):
     names = [d["name"] for d in detectors]
     if len(set(names)) != len(names):
         raise ValueError(f"detector names repeat: {names}")
-    datasets = benchmark_datasets(keys, args.max_images)
+    datasets = benchmark_datasets(keys, args.max_images, args.wider_step)
 
     all_results = OrderedDict()
     for det in detectors:

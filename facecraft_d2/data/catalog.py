@@ -5,22 +5,26 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 __all__ = ["register_concat", "register_heldout_split", "register_subset"]
 
 
-def register_subset(base_name, num_images, name=None):
+def register_subset(base_name, num_images=None, name=None, step=1):
     """
-    Register the first ``num_images`` images of a registered dataset as a new dataset with
-    the same metadata (so it is scored by the same evaluator), e.g. for quick evaluations.
+    Register a subset of a registered dataset, every ``step``-th image (in the base dataset's
+    order) up to ``num_images`` images, as a new dataset with the same metadata (so it is
+    scored by the same evaluator), e.g. for quick evaluations.
 
     Args:
         base_name (str): a registered dataset, e.g. "widerface_val".
-        num_images (int): how many images (in the base dataset's order) to keep.
-        name (str): the new name; default ``f"{base_name}_first{num_images}"``.
+        num_images (int): how many images to keep (None: all that ``step`` selects).
+        name (str): the new name; default ``f"{base_name}_first{num_images}"`` (with
+            ``_every{step}`` when ``step > 1``).
+        step (int): keep images 0, step, 2*step, ...
     Returns:
         str: the registered name (registering the same subset twice is a no-op).
     """
-    name = name or f"{base_name}_first{num_images}"
+    if name is None:
+        name = base_name + (f"_every{step}" if step > 1 else "") + (f"_first{num_images}" if num_images else "")
     if name in DatasetCatalog.list():
         return name
-    DatasetCatalog.register(name, lambda: DatasetCatalog.get(base_name)[:num_images])
+    DatasetCatalog.register(name, lambda: DatasetCatalog.get(base_name)[::step][:num_images])
     meta = MetadataCatalog.get(base_name).as_dict()
     meta.pop("name", None)
     MetadataCatalog.get(name).set(**meta, subset_of=base_name)

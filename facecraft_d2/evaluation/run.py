@@ -63,7 +63,7 @@ def register_fddb_folds(folds=(1, 2, 3, 4, 5)):
     )
 
 
-def benchmark_datasets(keys=BENCHMARKS, max_images=None):
+def benchmark_datasets(keys=BENCHMARKS, max_images=None, wider_step=1):
     """
     Register (if needed) and name the benchmark datasets.
 
@@ -71,6 +71,8 @@ def benchmark_datasets(keys=BENCHMARKS, max_images=None):
         keys (sequence[str]): among :data:`BENCHMARKS` ("fddb": FDDB folds 1-5 as one
             dataset, "wider": ``widerface_val``, "heldout": ``widerface_train_heldout``).
         max_images (int): keep only the first N images of each (quick runs).
+        wider_step (int): evaluate every k-th WIDER val image only (a subset spread over all
+            events, for slow detectors); 1 = all.
     Returns:
         OrderedDict[str, str]: key -> registered dataset name, in the order of ``keys``.
     """
@@ -84,7 +86,8 @@ def benchmark_datasets(keys=BENCHMARKS, max_images=None):
             name = register_heldout_split("widerface_train", HELDOUT_FRACTION)
         else:
             raise ValueError(f"unknown benchmark {key!r}; choose from {BENCHMARKS}")
-        out[key] = register_subset(name, max_images) if max_images else name
+        step = wider_step if key == "wider" else 1
+        out[key] = register_subset(name, max_images, step=step) if max_images or step > 1 else name
     return out
 
 
