@@ -107,6 +107,9 @@ def add_facecraft_config(cfg):
     _C.MODEL.FACECRAFT.TEST.STAGE_NMS_THRESH = 0.7
     # IoU threshold of the final NMS.
     _C.MODEL.FACECRAFT.TEST.NMS_THRESH = 0.3
+    # After the final NMS, drop boxes lying inside a higher-scoring box by more than this
+    # fraction of their area (face parts inside a face; 1.0 = off).
+    _C.MODEL.FACECRAFT.TEST.CONTAINMENT_THRESH = 1.0
     # Detections kept per image after the final NMS.
     _C.MODEL.FACECRAFT.TEST.DETECTIONS_PER_IMAGE = 750
 

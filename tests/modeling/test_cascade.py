@@ -195,3 +195,19 @@ def test_inference_returns_instances_in_output_size():
         b = inst.pred_boxes.tensor
         assert (b[:, 0] >= 0).all() and (b[:, 2] <= 320).all() and (b[:, 3] <= 240).all()
         assert (inst.scores[:-1] >= inst.scores[1:]).all()
+
+
+def test_suppress_contained_drops_nested_lower_scoring_boxes():
+    from facecraft_d2.modeling.cascade import suppress_contained
+
+    boxes = torch.tensor([
+        [0.0, 0.0, 100.0, 100.0],  # a face
+        [20.0, 20.0, 50.0, 50.0],  # an eye-sized box inside it: IoU 0.09, containment 1.0
+        [90.0, 90.0, 150.0, 150.0],  # overlaps the face by 100 of its 3600 px: kept
+        [200.0, 0.0, 240.0, 40.0],  # elsewhere
+    ])
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.6])
+    assert suppress_contained(boxes, scores, 0.7).tolist() == [True, False, True, True]
+    assert suppress_contained(boxes, scores, 1.0).all()
+    # a bigger box with a LOWER score than the nested one does not remove it
+    assert suppress_contained(boxes[[1, 0]], scores[:2], 0.7).tolist() == [True, True]

@@ -9,6 +9,7 @@ from .pyramid import (
     resize_image,
     response_map_pool,
     square_boxes,
+    suppress_contained,
     upper_scales,
 )
 
@@ -24,6 +25,7 @@ __all__ = [
     "resize_image",
     "response_map_pool",
     "square_boxes",
+    "suppress_contained",
     "threshold_masks",
     "upper_scales",
 ]

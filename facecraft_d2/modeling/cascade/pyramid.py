@@ -18,6 +18,7 @@ __all__ = [
     "crop_resized",
     "crop_from_pyramid",
     "upper_scales",
+    "suppress_contained",
 ]
 
 
@@ -158,3 +159,29 @@ def upper_scales(base_scale, factor, max_scale):
         s /= factor
         extra.append(s)
     return extra
+
+
+def suppress_contained(boxes, scores, thresh):
+    """
+    Drop boxes that lie mostly inside a higher-scoring box (intersection over their own area
+    above ``thresh``), which IoU-based NMS keeps because nested boxes of different sizes have a
+    small IoU (a face and its parts). Vectorized: a box is dropped if any higher-scoring box
+    contains it, kept or not.
+
+    Args:
+        boxes (Tensor): (K, 4) XYXY boxes sorted by decreasing score.
+        scores (Tensor): (K,) scores, sorted decreasingly.
+        thresh (float): containment above which the lower-scoring box goes (>= 1 keeps all).
+    Returns:
+        Tensor: (K,) bool, the boxes to keep.
+    """
+    k = len(boxes)
+    if thresh >= 1.0 or k < 2:
+        return torch.ones(k, dtype=torch.bool, device=boxes.device)
+    lt = torch.maximum(boxes[:, None, :2], boxes[None, :, :2])
+    rb = torch.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+    inter = (rb - lt).clamp(min=0).prod(dim=2)  # (K, K)
+    area = (boxes[:, 2:] - boxes[:, :2]).clamp(min=0).prod(dim=1)
+    contained = inter / area[:, None].clamp(min=1e-6) > thresh  # row i inside column j
+    higher = torch.ones(k, k, dtype=torch.bool, device=boxes.device).tril(-1)  # j before i
+    return ~(contained & higher).any(dim=1)

@@ -36,6 +36,7 @@ from ..cascade import (
     resize_image,
     response_map_pool,
     square_boxes,
+    suppress_contained,
     threshold_masks,
     upper_scales,
 )
@@ -76,6 +77,7 @@ class FaceCraftCascade(nn.Module):
         max_proposals=2000,
         stage_nms_thresh=0.7,
         nms_thresh=0.3,
+        containment_thresh=1.0,
         max_detections=750,
     ):
         """
@@ -101,6 +103,8 @@ class FaceCraftCascade(nn.Module):
                 x12 and x24, across pyramid levels (1.0 disables it; the paper relies on
                 response-map pooling alone, which leaves overlapping boxes of nearby levels).
             nms_thresh (float): IoU of the final NMS.
+            containment_thresh (float): after the final NMS, drop boxes lying inside a
+                higher-scoring one by more than this fraction of their area (1.0 = off).
             max_detections (int): detections kept per image.
         """
         super().__init__()
@@ -129,6 +133,7 @@ class FaceCraftCascade(nn.Module):
         self.crop_mode, self.max_proposals = crop_mode, max_proposals
         self.stage_nms_thresh = stage_nms_thresh
         self.nms_thresh, self.max_detections = nms_thresh, max_detections
+        self.containment_thresh = containment_thresh
         self.box2box = Box2BoxTransform(weights=(1.0, 1.0, 1.0, 1.0))
 
     @classmethod
@@ -154,6 +159,7 @@ class FaceCraftCascade(nn.Module):
             "max_proposals": fc.TEST.MAX_PROPOSALS,
             "stage_nms_thresh": fc.TEST.STAGE_NMS_THRESH,
             "nms_thresh": fc.TEST.NMS_THRESH,
+            "containment_thresh": fc.TEST.CONTAINMENT_THRESH,
             "max_detections": fc.TEST.DETECTIONS_PER_IMAGE,
         }
 
@@ -291,6 +297,7 @@ class FaceCraftCascade(nn.Module):
             valid = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
             b, s = b[valid], s[valid]
             keep = batched_nms(b, s, torch.zeros_like(s, dtype=torch.long), self.nms_thresh)
+            keep = keep[suppress_contained(b[keep], s[keep], self.containment_thresh)]
             keep = keep[: self.max_detections]
             results.append((b[keep], s[keep]))
         return results
