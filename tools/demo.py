@@ -61,7 +61,7 @@ def main():
     parser.add_argument("--output", default="output/demo/faces.jpg", help="annotated image to write")
     parser.add_argument("--model", default="cascade_joint", help="shipped model name (see MODEL_ZOO.md)")
     parser.add_argument("--config-file", default="", help="a config instead of a shipped model")
-    parser.add_argument("--score-thresh", type=float, default=0.5, help="faces below this are not shown")
+    parser.add_argument("--score-thresh", type=float, default=0.9, help="faces below this are not shown")
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE config overrides")
     args = parser.parse_args()
 
@@ -77,7 +77,7 @@ def main():
     print(f"{path}: {image.shape[1]}x{image.shape[0]}, {len(boxes)} face(s) with score >= "
           f"{args.score_thresh} in {elapsed * 1000:.0f} ms")
     for (x1, y1, x2, y2), s in zip(boxes.tolist(), scores.tolist()):
-        print(f"  face  x1={x1:7.1f} y1={y1:7.1f} x2={x2:7.1f} y2={y2:7.1f}  score={s:.3f}")
+        print(f"  face x1={x1:.1f} y1={y1:.1f} x2={x2:.1f} y2={y2:.1f} score={s:.3f}")
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     cv2.imwrite(args.output, draw(image, boxes, scores))
     print(f"annotated image written to {args.output}")
