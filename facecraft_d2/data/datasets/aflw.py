@@ -25,12 +25,11 @@ import sqlite3
 from collections import OrderedDict
 from typing import List, Optional
 
-from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BoxMode
 
 from .common import (
     FACE_CATEGORY_ID,
-    FACE_CLASSES,
+    register_face_dataset,
     AnnotationFormatError,
     MissingImages,
     image_id_from_path,
@@ -218,10 +217,10 @@ def register_aflw(name: str, sqlite_file: str, image_root: str, **metadata) -> N
         sqlite_file, image_root: see :func:`load_aflw`.
         metadata: extra metadata, e.g. ``dirname``.
     """
-    DatasetCatalog.register(name, lambda: load_aflw(sqlite_file, image_root, dataset_name=name))
-    MetadataCatalog.get(name).set(
-        thing_classes=list(FACE_CLASSES),
-        evaluator_type="afw",
+    register_face_dataset(
+        name,
+        lambda: load_aflw(sqlite_file, image_root, dataset_name=name),
+        "afw",
         annotation_file=sqlite_file,
         image_root=image_root,
         **metadata,

@@ -23,12 +23,11 @@ import os
 from typing import List, Optional
 
 import numpy as np
-from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BoxMode
 
 from .common import (
     FACE_CATEGORY_ID,
-    FACE_CLASSES,
+    register_face_dataset,
     AnnotationFormatError,
     MissingImages,
     image_id_from_path,
@@ -209,10 +208,10 @@ def register_afw(name: str, mat_path: str, image_root: str, **metadata) -> None:
         mat_path, image_root: see :func:`load_afw`.
         metadata: extra metadata, e.g. ``dirname``.
     """
-    DatasetCatalog.register(name, lambda: load_afw(mat_path, image_root, dataset_name=name))
-    MetadataCatalog.get(name).set(
-        thing_classes=list(FACE_CLASSES),
-        evaluator_type="afw",
+    register_face_dataset(
+        name,
+        lambda: load_afw(mat_path, image_root, dataset_name=name),
+        "afw",
         annotation_file=mat_path,
         image_root=image_root,
         **metadata,

@@ -23,6 +23,7 @@ from PIL import Image
 
 __all__ = [
     "FACE_CLASSES",
+    "register_face_dataset",
     "FACE_CATEGORY_ID",
     "AnnotationFormatError",
     "MissingImages",
@@ -228,3 +229,17 @@ def count_annotations(dataset_dicts: Iterable[dict]) -> Tuple[int, int]:
             total += 1
             crowd += int(ann.get("iscrowd", 0))
     return total, crowd
+
+
+def register_face_dataset(name: str, loader, evaluator_type: str, **metadata) -> None:
+    """
+    Register a face dataset lazily: ``DatasetCatalog`` gets ``loader`` (called without
+    arguments on ``DatasetCatalog.get(name)``), ``MetadataCatalog`` gets
+    ``thing_classes=["face"]``, ``evaluator_type`` and ``metadata`` (paths and the like).
+    """
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    DatasetCatalog.register(name, loader)
+    MetadataCatalog.get(name).set(
+        thing_classes=list(FACE_CLASSES), evaluator_type=evaluator_type, **metadata
+    )

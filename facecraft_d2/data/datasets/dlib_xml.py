@@ -21,12 +21,11 @@ import os
 import xml.etree.ElementTree as ET
 from typing import List, Optional
 
-from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BoxMode
 
 from .common import (
     FACE_CATEGORY_ID,
-    FACE_CLASSES,
+    register_face_dataset,
     AnnotationFormatError,
     MissingImages,
     image_id_from_path,
@@ -155,10 +154,10 @@ def register_dlib_xml(
     """
     if image_root is None:
         image_root = os.path.dirname(os.path.abspath(xml_file))
-    DatasetCatalog.register(name, lambda: load_dlib_xml(xml_file, image_root, dataset_name=name))
-    MetadataCatalog.get(name).set(
-        thing_classes=list(FACE_CLASSES),
-        evaluator_type="afw",
+    register_face_dataset(
+        name,
+        lambda: load_dlib_xml(xml_file, image_root, dataset_name=name),
+        "afw",
         annotation_file=xml_file,
         image_root=image_root,
         **metadata,

@@ -28,12 +28,11 @@ import math
 import os
 from typing import List, Optional, Sequence, Union
 
-from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BoxMode
 
 from .common import (
     FACE_CATEGORY_ID,
-    FACE_CLASSES,
+    register_face_dataset,
     AnnotationFormatError,
     MissingImages,
     image_size,
@@ -244,10 +243,10 @@ def register_fddb(
     files = [ellipse_files] if isinstance(ellipse_files, str) else list(ellipse_files)
     if num_images_in_fold is None:
         num_images_in_fold = FDDB_FOLD_SIZES.get(fold, FDDB_NUM_IMAGES) if fold else FDDB_NUM_IMAGES
-    DatasetCatalog.register(name, lambda: load_fddb(files, image_root, dataset_name=name))
-    MetadataCatalog.get(name).set(
-        thing_classes=list(FACE_CLASSES),
-        evaluator_type="fddb",
+    register_face_dataset(
+        name,
+        lambda: load_fddb(files, image_root, dataset_name=name),
+        "fddb",
         ellipse_files=files,
         image_root=image_root,
         fold=fold,

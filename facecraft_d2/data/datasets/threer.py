@@ -39,12 +39,11 @@ import math
 import os
 from typing import List, Optional
 
-from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BoxMode
 
 from .common import (
     FACE_CATEGORY_ID,
-    FACE_CLASSES,
+    register_face_dataset,
     AnnotationFormatError,
     MissingImages,
     image_id_from_path,
@@ -242,10 +241,10 @@ def register_threer(name: str, json_file: str, image_root: str, **metadata) -> N
         json_file, image_root: see :func:`load_threer`.
         metadata: extra metadata, e.g. ``dirname``.
     """
-    DatasetCatalog.register(name, lambda: load_threer(json_file, image_root, dataset_name=name))
-    MetadataCatalog.get(name).set(
-        thing_classes=list(FACE_CLASSES),
-        evaluator_type="afw",
+    register_face_dataset(
+        name,
+        lambda: load_threer(json_file, image_root, dataset_name=name),
+        "afw",
         annotation_file=json_file,
         image_root=image_root,
         **metadata,

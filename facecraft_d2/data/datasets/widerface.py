@@ -26,12 +26,11 @@ import logging
 import os
 from typing import List, Optional, Tuple
 
-from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BoxMode
 
 from .common import (
     FACE_CATEGORY_ID,
-    FACE_CLASSES,
+    register_face_dataset,
     AnnotationFormatError,
     MissingImages,
     image_id_from_path,
@@ -235,12 +234,10 @@ def register_widerface(
         metadata: extra metadata, e.g. ``gt_dir`` (folder of ``wider_face_val.mat`` and
             ``wider_{easy,medium,hard}_val.mat``) and ``dirname``.
     """
-    DatasetCatalog.register(
-        name, lambda: load_widerface(txt_file, image_root, min_size=min_size, dataset_name=name)
-    )
-    MetadataCatalog.get(name).set(
-        thing_classes=list(FACE_CLASSES),
-        evaluator_type=evaluator_type,
+    register_face_dataset(
+        name,
+        lambda: load_widerface(txt_file, image_root, min_size=min_size, dataset_name=name),
+        evaluator_type,
         annotation_file=txt_file,
         image_root=image_root,
         min_face_size=min_size,
