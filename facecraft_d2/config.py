@@ -22,6 +22,17 @@ def add_facecraft_config(cfg):
     _C.MODEL.ZF.NORM = ""
 
     # ---------------------------------------------------------------------------- #
+    # Jointly trained RPN + Fast R-CNN (meta-architecture "JointRCNN", paper section 5)
+    # ---------------------------------------------------------------------------- #
+    _C.MODEL.JOINT_RCNN = CN()
+    # Branches whose losses a training step optimizes: "rpn" and/or "frcnn" (both: joint step).
+    _C.MODEL.JOINT_RCNN.TRAIN_BRANCHES = ["rpn", "frcnn"]
+    # Parts kept fixed: any of "backbone", "proposal_generator", "roi_heads" (four-step steps 3-4).
+    _C.MODEL.JOINT_RCNN.FROZEN = []
+    # Loss weights (lambda_rpn, lambda_frcnn) of the joint loss, fused as MODEL.FACECRAFT.LOSS_WEIGHTS.
+    _C.MODEL.JOINT_RCNN.LOSS_WEIGHTS = [1.0, 1.0]
+
+    # ---------------------------------------------------------------------------- #
     # FaceCraft cascade (meta-architecture "FaceCraftCascade", paper sections 4.1-4.3)
     # ---------------------------------------------------------------------------- #
     _C.MODEL.FACECRAFT = CN()
@@ -75,6 +86,13 @@ def add_facecraft_config(cfg):
     _C.MODEL.FACECRAFT.SAMPLER.MAX_POSITIVES_PER_IMAGE = 16
     # Negatives per image (random subset of the windows that qualify).
     _C.MODEL.FACECRAFT.SAMPLER.NEGATIVES_PER_IMAGE = 128
+    # Hard negatives drawn around each usable face (its parts, boxes holding it with background,
+    # its neighbourhood: max IoU < NEG_IOU); 0 = grid negatives only, as in the paper.
+    _C.MODEL.FACECRAFT.SAMPLER.NEAR_NEGATIVES_PER_FACE = 0
+    # Max centre shift of a near negative, in face sides.
+    _C.MODEL.FACECRAFT.SAMPLER.NEAR_SHIFT = 1.0
+    # Max |log2| of a near negative's side over the face's side (1.5: 0.35x to 2.8x the face).
+    _C.MODEL.FACECRAFT.SAMPLER.NEAR_LOG2_SCALE = 1.5
     # Side of the training patches (the x48 input; the model pools them to 24 and 12).
     _C.MODEL.FACECRAFT.SAMPLER.INPUT_SIZE = 48
     # Flip each patch horizontally with probability 0.5 (tx is negated too).

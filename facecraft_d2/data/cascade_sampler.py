@@ -27,6 +27,11 @@ Labelling rules (all thresholds are constructor arguments):
   ``ignore_ioa`` of the window's area (intersection over *window* area: a window mostly
   inside an ignore region is never a negative, while a large window holding a tiny ignored
   face still is -- its IoU with that face is tiny anyway).
+* **near negatives** (optional, ``near_negatives_per_face``): random squares around each
+  usable face -- its parts, boxes holding it with much background, its neighbourhood --
+  with max IoU ``< neg_iou`` and the same ignore-region rule. Uniform grid negatives are
+  almost all plain background, while the cascade's worst test-time false positives overlap
+  faces; these are the hard negatives next to the faces. They keep their (non-zero) IoU.
 * windows in between are not returned.
 """
 import math
@@ -163,7 +168,8 @@ class CascadeWindowSampler:
     ``sampler(dataset_dict, generator)`` returns a dict with
 
     * "images": float32 (M, 3, S, S) BGR patches, 0-255, not mean-subtracted;
-    * "ious": float32 (M,) max IoU of the (un-flipped) window with a face; 0 for negatives;
+    * "ious": float32 (M,) max IoU of the (un-flipped) window with a face; 0 for grid
+      negatives (their IoU is only known to be below ``neg_iou``);
     * "deltas": float32 (M, 4) targets (tx, ty, tw, th) of the paper's Eq. 2-5 from the window
       to its best-matching face (tx negated for flipped patches); 0 for negatives;
     * "boxes": float32 (M, 4) XYXY window boxes in image coordinates (not flipped);
@@ -189,6 +195,9 @@ class CascadeWindowSampler:
         flip: bool = True,
         jitter_shift: float = 0.1,
         jitter_log2_scale: float = 0.25,
+        near_negatives_per_face: int = 0,
+        near_shift: float = 1.0,
+        near_log2_scale: float = 1.5,
     ):
         """
         Args:
@@ -207,6 +216,9 @@ class CascadeWindowSampler:
             flip: flip each patch horizontally with probability 0.5.
             jitter_shift: max centre shift of a jittered box, as a fraction of the face side.
             jitter_log2_scale: max |log2| of the size change of a jittered box.
+            near_negatives_per_face: near negatives drawn around each usable face (0: none).
+            near_shift: max centre shift of a near negative, as a fraction of the face side.
+            near_log2_scale: max |log2| of a near negative's side over the face's side.
         """
         if not 0 < neg_iou <= pos_iou_min <= 1:
             raise ValueError(f"need 0 < neg_iou <= pos_iou_min <= 1, got {neg_iou}, {pos_iou_min}")
@@ -225,6 +237,9 @@ class CascadeWindowSampler:
         self.flip = bool(flip)
         self.jitter_shift = float(jitter_shift)
         self.jitter_log2_scale = float(jitter_log2_scale)
+        self.near_negatives_per_face = int(near_negatives_per_face)
+        self.near_shift = float(near_shift)
+        self.near_log2_scale = float(near_log2_scale)
 
     @classmethod
     def from_config(cls, cfg):
@@ -241,6 +256,9 @@ class CascadeWindowSampler:
             "negatives_per_image": s.NEGATIVES_PER_IMAGE,
             "input_size": s.INPUT_SIZE,
             "flip": s.FLIP,
+            "near_negatives_per_face": s.NEAR_NEGATIVES_PER_FACE,
+            "near_shift": s.NEAR_SHIFT,
+            "near_log2_scale": s.NEAR_LOG2_SCALE,
         }
 
     # ------------------------------------------------------------------ windows
@@ -302,6 +320,38 @@ class CascadeWindowSampler:
         first = first.scatter_reduce(0, inv, torch.arange(len(ids)), reduce="amin")
         return boxes[first].float(), iou[first].float(), face[first]
 
+    def _squares_around(self, faces, src, draws, shift, log2_scale, generator):
+        """(len(src), draws, 4) random squares around ``faces[src]``: centre moved by up to
+        ``shift`` face sides, side scaled by up to ``2**log2_scale`` either way."""
+        f = faces[src]
+        side = torch.sqrt((f[:, 2] - f[:, 0]) * (f[:, 3] - f[:, 1]))[:, None]
+        cx, cy = ((f[:, 0] + f[:, 2]) / 2)[:, None], ((f[:, 1] + f[:, 3]) / 2)[:, None]
+        u = torch.rand((3, len(src), draws), generator=generator) * 2 - 1
+        half = side * torch.pow(2.0, u[0] * log2_scale) / 2
+        cx = cx + u[1] * shift * side
+        cy = cy + u[2] * shift * side
+        return torch.stack([cx - half, cy - half, cx + half, cy + half], -1)
+
+    def _near_negatives(self, faces, usable, ignore, generator):
+        """Random squares around usable faces with max IoU < neg_iou: (boxes, iou)."""
+        n = self.near_negatives_per_face
+        src = torch.nonzero(usable).flatten()
+        if n <= 0 or len(src) == 0:
+            return torch.zeros((0, 4)), torch.zeros(0)
+        if len(src) > self.max_positives_per_image:
+            src = src[torch.randperm(len(src), generator=generator)[: self.max_positives_per_image]]
+        draws = 4 * n
+        boxes = self._squares_around(faces, src, draws, self.near_shift, self.near_log2_scale,
+                                     generator)
+        boxes = boxes.reshape(-1, 4)
+        iou = box_iou(boxes, faces).max(dim=1).values
+        ok = (iou < self.neg_iou) & (boxes[:, 2] - boxes[:, 0] >= self.min_window)
+        if len(ignore):
+            ok &= _intersection_over_first(boxes, ignore).max(dim=1).values <= self.ignore_ioa
+        ok = ok.view(len(src), draws)
+        keep = (ok & (torch.cumsum(ok.int(), dim=1) <= n)).flatten()
+        return boxes[keep], iou[keep]
+
     def _jitter_positives(self, faces, usable, generator):
         """Random squares around usable faces with max IoU >= pos_iou_min: (boxes, iou, face)."""
         n = self.jitter_positives_per_face
@@ -311,15 +361,8 @@ class CascadeWindowSampler:
         if len(src) > self.max_positives_per_image:  # enough faces to fill the image's quota
             src = src[torch.randperm(len(src), generator=generator)[: self.max_positives_per_image]]
         draws = 4 * n
-        f = faces[src]
-        side = torch.sqrt((f[:, 2] - f[:, 0]) * (f[:, 3] - f[:, 1]))[:, None]
-        cx, cy = ((f[:, 0] + f[:, 2]) / 2)[:, None], ((f[:, 1] + f[:, 3]) / 2)[:, None]
-        u = torch.rand((3, len(src), draws), generator=generator) * 2 - 1
-        new_side = side * torch.pow(2.0, u[0] * self.jitter_log2_scale)
-        cx = cx + u[1] * self.jitter_shift * side
-        cy = cy + u[2] * self.jitter_shift * side
-        half = new_side / 2
-        boxes = torch.stack([cx - half, cy - half, cx + half, cy + half], -1)
+        boxes = self._squares_around(faces, src, draws, self.jitter_shift,
+                                     self.jitter_log2_scale, generator)
         boxes = boxes.reshape(-1, 4)
         iou, face = box_iou(boxes, faces).max(dim=1)
         ok = ((iou >= self.pos_iou_min) & usable[face]).view(len(src), draws)
@@ -384,9 +427,10 @@ class CascadeWindowSampler:
             sel = torch.randperm(len(pos), generator=generator)[: self.max_positives_per_image]
             pos, pos_iou, pos_face = pos[sel], pos_iou[sel], pos_face[sel]
         neg = self._negatives(grid, faces, ignore, generator)
+        near, near_iou = self._near_negatives(faces, usable, ignore, generator)
 
-        boxes = torch.cat([pos, neg]).float()
-        ious = torch.cat([pos_iou, torch.zeros(len(neg))]).float()
+        boxes = torch.cat([pos, neg, near]).float()
+        ious = torch.cat([pos_iou, torch.zeros(len(neg)), near_iou]).float()
         deltas = torch.zeros((len(boxes), 4))
         if len(pos):
             deltas[: len(pos)] = _BOX2BOX.get_deltas(pos.float(), faces[pos_face]).float()

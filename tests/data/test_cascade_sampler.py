@@ -140,6 +140,34 @@ def test_negatives_avoid_ignore_regions(tmp_path):
     assert (box_iou(out["boxes"][out["ious"] > 0], gt) >= 0.65).all()
 
 
+def test_near_negatives_surround_faces_and_obey_the_rules(tmp_path):
+    faces = [(60, 40, 40, 40), (200, 60, 8, 8)]  # one usable face, one too small (ignored)
+    d = _write(tmp_path, "near.png", 160, 320, faces=faces, crowd=[(250, 0, 70, 70)])
+    s = CascadeWindowSampler(near_negatives_per_face=30, negatives_per_image=0)
+    out = s.sample_windows(d, _gen(), 160, 320)
+    near = out["ious"] < 0.5  # there are no grid negatives, and positives have IoU >= 0.65
+    boxes, ious = out["boxes"][near], out["ious"][near]
+    assert len(boxes) == 30  # only the usable face gets near negatives, n of them
+    gt = _xyxy(faces)
+    true_iou = box_iou(boxes, gt).max(dim=1).values
+    torch.testing.assert_close(ious, true_iou)  # they keep their real IoU ...
+    assert (ious < 0.5).all() and (ious > 0).float().mean() > 0.7  # ... below NEG_IOU
+    assert (out["deltas"][near] == 0).all()
+    side = boxes[:, 2] - boxes[:, 0]
+    assert (side >= 12).all() and (side <= 40 * 2**1.5 + 1e-3).all()
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    assert ((centre - torch.tensor([80.0, 60.0])).abs() <= 40 + 1e-3).all()
+    # their overlap with ignore regions (the crowd box and the too-small face) stays bounded
+    ignore = torch.tensor([[250.0, 0, 320, 70], [200, 60, 208, 68]])
+    lt = torch.maximum(boxes[:, None, :2], ignore[None, :, :2])
+    rb = torch.minimum(boxes[:, None, 2:], ignore[None, :, 2:])
+    ioa = (rb - lt).clamp(min=0).prod(dim=2) / (side * side)[:, None]
+    assert (ioa <= 0.3 + 1e-6).all()
+    # off by default: the paper's sampler has grid negatives only
+    assert CascadeWindowSampler().near_negatives_per_face == 0
+    assert CascadeWindowSampler(_cfg(NEAR_NEGATIVES_PER_FACE=3)).near_negatives_per_face == 3
+
+
 def test_crowd_and_small_faces_are_not_positives(tmp_path):
     d = _write(tmp_path, "small.png", 80, 120, faces=[(10, 10, 9, 9)], crowd=[(60, 20, 40, 40)])
     out = _all_positives()(d, _gen())
