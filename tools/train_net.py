@@ -13,18 +13,21 @@ import logging
 import torch
 
 import detectron2.utils.comm as comm
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.evaluation import verify_results
 from detectron2.utils.logger import setup_logger
 
 from facecraft_d2 import add_facecraft_config
-from facecraft_d2.engine import Trainer
+from facecraft_d2.engine import FaceCraftCheckpointer, Trainer
+from facecraft_d2.evaluation.run import benchmark_datasets
 
 
 def setup(args):
     """Create the config from defaults, ``add_facecraft_config``, the file and the overrides."""
+    # the benchmark sets of tools/eval_table.py, so that DATASETS.TEST may name them
+    # (fddb_folds_01_05: folds 1-5 as one ROC; widerface_val_every8: every 8th val image)
+    benchmark_datasets(("fddb", "wider"), wider_step=8)
     cfg = get_cfg()
     add_facecraft_config(cfg)
     cfg.merge_from_file(args.config_file)
@@ -42,7 +45,7 @@ def main(args):
     cfg = setup(args)
     if args.eval_only:
         model = Trainer.build_model(cfg)
-        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
+        FaceCraftCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
             cfg.MODEL.WEIGHTS, resume=args.resume
         )
         res = Trainer.test(cfg, model)

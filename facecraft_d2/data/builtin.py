@@ -11,6 +11,7 @@ where to obtain each dataset. To register your own copy of a dataset, call the
 
 import os
 
+from .catalog import register_train_split
 from .datasets.aflw import register_aflw
 from .datasets.afw import register_afw
 from .datasets.dlib_xml import register_dlib_xml
@@ -50,6 +51,8 @@ def register_all_widerface(root):
             evaluator_type=evaluator_type,
             **metadata,
         )
+    # widerface_train minus the 10% that the cascades hold out (MODEL.FACECRAFT.SAMPLER.VAL_FRACTION)
+    register_train_split("widerface_train", 0.1)
 
 
 # ==== Predefined splits for FDDB ===========

@@ -2,7 +2,7 @@
 """Helpers on top of detectron2's DatasetCatalog / MetadataCatalog."""
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-__all__ = ["register_concat", "register_heldout_split", "register_subset"]
+__all__ = ["register_concat", "register_heldout_split", "register_subset", "register_train_split"]
 
 
 def register_subset(base_name, num_images=None, name=None, step=1):
@@ -49,6 +49,27 @@ def register_heldout_split(base_name, val_fraction, name=None):
     meta = MetadataCatalog.get(base_name).as_dict()
     meta.pop("name", None)
     MetadataCatalog.get(name).set(**meta, heldout_of=base_name, val_fraction=val_fraction)
+    return name
+
+
+def register_train_split(base_name, val_fraction, name=None):
+    """
+    Register the complement of :func:`register_heldout_split`: the images of a training
+    dataset that the cascade's training loader trains on, for models trained by
+    Detectron2's own loader (e.g. the RPN + Fast R-CNN of ``configs/rcnn``).
+
+    Returns:
+        str: the registered name, default ``f"{base_name}_trainsplit"``.
+    """
+    from .cascade_loader import split_train_val
+
+    name = name or f"{base_name}_trainsplit"
+    if name in DatasetCatalog.list():
+        return name
+    DatasetCatalog.register(name, lambda: split_train_val(DatasetCatalog.get(base_name), val_fraction)[0])
+    meta = MetadataCatalog.get(base_name).as_dict()
+    meta.pop("name", None)
+    MetadataCatalog.get(name).set(**meta, train_split_of=base_name, val_fraction=val_fraction)
     return name
 
 

@@ -1,6 +1,6 @@
 # Copyright (c) facecraft_d2 contributors.
 from .backbone import ZF, build_zf_backbone
 from .cascade import FaceCraftNet
-from .meta_arch import FaceCraftCascade
+from .meta_arch import FaceCraftCascade, JointRCNN
 
-__all__ = ["ZF", "build_zf_backbone", "FaceCraftNet", "FaceCraftCascade"]
+__all__ = ["ZF", "build_zf_backbone", "FaceCraftNet", "FaceCraftCascade", "JointRCNN"]

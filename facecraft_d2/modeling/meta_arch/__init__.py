@@ -1,4 +1,5 @@
 # Copyright (c) facecraft_d2 contributors.
 from .facecraft_cascade import FaceCraftCascade
+from .joint_rcnn import JointRCNN
 
-__all__ = ["FaceCraftCascade"]
+__all__ = ["FaceCraftCascade", "JointRCNN"]

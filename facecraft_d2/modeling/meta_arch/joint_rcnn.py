@@ -1,0 +1,123 @@
+# Copyright (c) facecraft_d2 contributors.
+"""
+Jointly trained RPN + Fast R-CNN (FaceCraft, Qin et al., CVPR 2016, section 5) as a
+Detectron2 meta-architecture.
+
+One network: shared conv layers (any registered backbone: ZF, ResNet, ...) feed two sibling
+branches, Detectron2's RPN and a RoI-pooling Fast R-CNN head (``StandardROIHeads``). In
+training, the Fast R-CNN branch's input RoIs are the proposals that the trained RPN produced
+on the training images beforehand (``batched_inputs[i]["proposals"]``, loaded by
+``DatasetMapper`` when ``MODEL.LOAD_PROPOSALS`` is on), while the RPN branch sees the usual
+ground truth; both losses are fused as in the cascade's joint loss (equation 6):
+
+    L = lambda_rpn * (L_rpn_cls + L_rpn_loc) + lambda_frcnn * (L_cls + L_box_reg)
+
+Every step of both training procedures is this model with a subset of the branches trained
+and of the parts frozen (``MODEL.JOINT_RCNN``):
+
+* two-step (joint): RPN only, then both branches from the RPN model;
+* four-step (Ren et al.): RPN only; Fast R-CNN only; RPN only with the shared convs frozen;
+  Fast R-CNN only with the shared convs and the RPN frozen.
+
+Inference is :meth:`GeneralizedRCNN.inference`: the RPN's own proposals feed the RoI head.
+"""
+import logging
+
+import torch
+
+from detectron2.config import configurable
+from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
+
+__all__ = ["JointRCNN", "BRANCHES", "PARTS"]
+
+logger = logging.getLogger(__name__)
+
+BRANCHES = ("rpn", "frcnn")
+"""Names of the two branches, in the order of ``MODEL.JOINT_RCNN.LOSS_WEIGHTS``."""
+PARTS = ("backbone", "proposal_generator", "roi_heads")
+"""Sub-modules that ``MODEL.JOINT_RCNN.FROZEN`` may name."""
+
+
+@META_ARCH_REGISTRY.register()
+class JointRCNN(GeneralizedRCNN):
+    """
+    :class:`GeneralizedRCNN` whose Fast R-CNN branch trains on precomputed RPN proposals,
+    with one weighted joint loss, optional per-branch training and frozen parts.
+    """
+
+    @configurable
+    def __init__(self, *, train_branches=BRANCHES, frozen=(), loss_weights=(1.0, 1.0), **kwargs):
+        """
+        NOTE: this interface is experimental.
+
+        Args:
+            train_branches (sequence[str]): branches whose losses are computed in training,
+                among :data:`BRANCHES` ("rpn", "frcnn").
+            frozen (sequence[str]): parts whose parameters are fixed, among :data:`PARTS`.
+            loss_weights (sequence[float]): (lambda_rpn, lambda_frcnn) of the joint loss.
+            kwargs: arguments of :class:`GeneralizedRCNN` (backbone, proposal_generator,
+                roi_heads, pixel_mean, pixel_std, ...).
+        """
+        super().__init__(**kwargs)
+        unknown = (set(train_branches) - set(BRANCHES)) | (set(frozen) - set(PARTS))
+        if unknown or not train_branches:
+            raise ValueError(
+                f"JointRCNN: train_branches must be a non-empty subset of {BRANCHES} and "
+                f"frozen a subset of {PARTS}; got {list(train_branches)} / {list(frozen)}"
+            )
+        if len(loss_weights) != len(BRANCHES):
+            raise ValueError(f"JointRCNN: loss_weights needs {len(BRANCHES)} values, got {loss_weights}")
+        if self.proposal_generator is None:
+            raise ValueError("JointRCNN needs an RPN (MODEL.PROPOSAL_GENERATOR.NAME)")
+        self.train_branches = tuple(train_branches)
+        self.frozen = tuple(frozen)
+        self.loss_weights = dict(zip(BRANCHES, (float(w) for w in loss_weights)))
+        for part in self.frozen:
+            for p in getattr(self, part).parameters():
+                p.requires_grad_(False)
+
+    @classmethod
+    def from_config(cls, cfg):
+        ret = super().from_config(cfg)
+        jc = cfg.MODEL.JOINT_RCNN
+        ret.update(
+            train_branches=tuple(jc.TRAIN_BRANCHES),
+            frozen=tuple(jc.FROZEN),
+            loss_weights=tuple(jc.LOSS_WEIGHTS),
+        )
+        return ret
+
+    def forward(self, batched_inputs):
+        """
+        Args:
+            batched_inputs (list[dict]): outputs of :class:`DatasetMapper`; in training each
+                has "image" (C, H, W), "instances" (ground truth) and, when the Fast R-CNN
+                branch trains, "proposals" (Instances with ``proposal_boxes`` (R, 4) and
+                ``objectness_logits`` (R,), in the coordinates of "image").
+        Returns:
+            training: dict[str, Tensor] of the weighted losses, ``loss_rpn_cls``,
+            ``loss_rpn_loc`` ("rpn") and ``loss_cls``, ``loss_box_reg`` ("frcnn");
+            inference: see :meth:`GeneralizedRCNN.inference`.
+        """
+        if not self.training:
+            return self.inference(batched_inputs)
+        images = self.preprocess_image(batched_inputs)
+        gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
+        with torch.set_grad_enabled("backbone" not in self.frozen):
+            features = self.backbone(images.tensor)
+
+        losses = {}
+        if "rpn" in self.train_branches:
+            _, rpn_losses = self.proposal_generator(images, features, gt_instances)
+            losses.update({k: self.loss_weights["rpn"] * v for k, v in rpn_losses.items()})
+        if "frcnn" in self.train_branches:
+            if "proposals" not in batched_inputs[0]:
+                raise ValueError(
+                    "JointRCNN trains its Fast R-CNN branch on precomputed RPN proposals: set "
+                    "MODEL.LOAD_PROPOSALS True and DATASETS.PROPOSAL_FILES_TRAIN "
+                    "(see tools/dump_proposals.py)"
+                )
+            proposals = [x["proposals"].to(self.device) for x in batched_inputs]
+            _, det_losses = self.roi_heads(images, features, proposals, gt_instances)
+            losses.update({k: self.loss_weights["frcnn"] * v for k, v in det_losses.items()})
+        return losses

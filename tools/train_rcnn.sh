@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Train RPN + Fast R-CNN for faces by one of the two procedures of FaceCraft Table 1:
+#   tools/train_rcnn.sh two_step   # RPN; its proposals; joint network fine-tuned from the RPN
+#   tools/train_rcnn.sh four_step  # Ren et al.: RPN; Fast R-CNN; RPN on fixed convs; Fast R-CNN
+# Each training step is `tools/train_net.py --config-file configs/rcnn/steps/<step>.yaml`; after
+# an RPN step its proposals on the training images are dumped (tools/dump_proposals.py). Step 1
+# (configs/rcnn/steps/rpn.yaml) is the same run in both procedures. A step whose
+# model_final.pth (or proposal file) exists is skipped, and an interrupted one resumes
+# (--resume) from its last checkpoint. Extra arguments go to every training step.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+case "${1:-}" in
+  two_step) STEPS="rpn two_step_joint" ;;
+  four_step) STEPS="rpn four_step_frcnn four_step_rpn_shared four_step_frcnn_shared" ;;
+  *) echo "usage: $0 two_step|four_step [KEY VALUE ...]" >&2; exit 2 ;;
+esac
+shift
+for step in $STEPS; do
+  cfg="configs/rcnn/steps/$step.yaml"
+  out=$(grep -E '^OUTPUT_DIR' "$cfg" | sed -E 's/.*"(.*)".*/\1/')
+  if [ -f "$out/model_final.pth" ]; then
+    echo "[train_rcnn] $step: $out/model_final.pth exists, skipping"
+  else
+    echo "[train_rcnn] $step: start $(date -u +%FT%TZ)"
+    start=$(date +%s)
+    "$PY" tools/train_net.py --config-file "$cfg" --resume DATASETS.TEST "()" "$@"
+    echo "[train_rcnn] $step: done in $(( $(date +%s) - start )) s"
+  fi
+  if grep -qE 'TRAIN_BRANCHES: \["rpn"\]' "$cfg" && [ ! -f "$out/proposals_train.pkl" ]; then
+    echo "[train_rcnn] $step: proposals on the training images, start $(date -u +%FT%TZ)"
+    start=$(date +%s)
+    "$PY" tools/dump_proposals.py --config-file "$cfg" --output "$out/proposals_train.pkl"
+    echo "[train_rcnn] $step: proposals done in $(( $(date +%s) - start )) s"
+  fi
+done
