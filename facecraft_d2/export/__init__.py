@@ -1,0 +1,101 @@
+# Copyright (c) facecraft_d2 contributors.
+"""Export of facecraft_d2 models (ONNX) and running them on other runtimes."""
+import logging
+import os
+
+from .onnx_cascade import (
+    EXPORT_MANIFEST,
+    OnnxFaceCraftNet,
+    attach_onnxruntime,
+    export_cascade_onnx,
+    load_export_config,
+    stale_export,
+)
+
+__all__ = [
+    "EXPORT_MANIFEST",
+    "OnnxFaceCraftNet",
+    "attach_onnxruntime",
+    "default_cache_dir",
+    "export_model",
+    "export_cascade_onnx",
+    "load_export_config",
+    "onnx_export_dir",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def default_cache_dir():
+    """Where ONNX exports of shipped models are cached: ``$FACECRAFT_CACHE`` or
+    ``~/.cache/facecraft_d2``, subfolder ``onnx``."""
+    root = os.environ.get("FACECRAFT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache",
+                                                              "facecraft_d2")
+    return os.path.join(root, "onnx")
+
+
+def _build_torch_model(model, config_file=None, weights=None):
+    """(model in eval mode with weights, cfg, weights path, name) of a shipped or config model."""
+    from detectron2.config import get_cfg
+    from detectron2.modeling import build_model
+    from detectron2.utils.file_io import PathManager
+
+    from ..config import add_facecraft_config
+    from ..model_zoo import get_config
+    from ..predictor import _Checkpointer, resolve_model_name
+
+    if config_file:
+        cfg = get_cfg()
+        add_facecraft_config(cfg)
+        cfg.merge_from_file(config_file)
+        if weights:
+            cfg.MODEL.WEIGHTS = weights
+        name = os.path.splitext(os.path.basename(config_file))[0]
+    else:
+        name = resolve_model_name(model)
+        cfg = get_config(name)
+    cfg.MODEL.DEVICE = "cpu"
+    path = PathManager.get_local_path(cfg.MODEL.WEIGHTS) if cfg.MODEL.WEIGHTS else ""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"weights {cfg.MODEL.WEIGHTS!r} of {name} do not exist")
+    cfg.MODEL.WEIGHTS = path
+    net = build_model(cfg).eval()
+    _Checkpointer(net).load(path)
+    return net, cfg, path, name
+
+
+def export_model(model="cascade_joint", out_dir=None, config_file=None, weights=None, opset=17):
+    """
+    Export a shipped model (by name) or a config + weights to ONNX.
+
+    Returns:
+        str: the folder written (default ``<cache>/<name>``, see :func:`default_cache_dir`).
+    """
+    from ..model_zoo.model_zoo import sha256_file
+
+    net, cfg, path, name = _build_torch_model(model, config_file, weights)
+    out_dir = out_dir or os.path.join(default_cache_dir(), name)
+    export_cascade_onnx(net, cfg, out_dir, weights_sha256=sha256_file(path), opset=opset)
+    return out_dir
+
+
+def onnx_export_dir(model, config_file=None, weights=None):
+    """
+    The export folder to run: ``model`` itself if it is one, else the cached export of the
+    named model (or config), written now if missing or made from other weights.
+    """
+    if model and os.path.isfile(os.path.join(str(model), EXPORT_MANIFEST)):
+        return str(model)
+    if config_file:
+        name = os.path.splitext(os.path.basename(config_file))[0]
+        out_dir = os.path.join(default_cache_dir(), name)
+        return export_model(out_dir=out_dir, config_file=config_file, weights=weights)
+    from ..model_zoo import get_checkpoint_path
+    from ..predictor import resolve_model_name
+
+    name = resolve_model_name(model)
+    out_dir = os.path.join(default_cache_dir(), name)
+    if stale_export(out_dir, get_checkpoint_path(name)):
+        logger.info("exporting %s to ONNX in %s", name, out_dir)
+        export_model(name, out_dir)
+    return out_dir

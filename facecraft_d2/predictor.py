@@ -1,0 +1,333 @@
+# Copyright (c) facecraft_d2 contributors.
+"""
+:class:`FaceDetector`: the Python API of facecraft_d2 for running a face detector on images.
+
+    from facecraft_d2 import FaceDetector
+    detector = FaceDetector("cascade-joint", score_threshold=0.9, min_face=24, preset="fast")
+    faces = detector.detect("photo.jpg")            # path, PIL image or numpy array
+    for (x1, y1, x2, y2), score in zip(faces.boxes, faces.scores): ...
+    many = detector.detect_batch(["a.jpg", "b.png"])
+    outputs = detector(cv2.imread("photo.jpg"))      # DefaultPredictor style: {"instances": ...}
+
+Any shipped model (``facecraft_d2.model_zoo.list_models()``, read from ``models.json``, so new
+entries work without code changes) is loaded by name, with "-" or "_" between words; any other
+model from a config file and a weights path. Cascades also run on onnxruntime
+(``backend="onnxruntime"``, see :mod:`facecraft_d2.export`).
+"""
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from detectron2.config import get_cfg
+from detectron2.data import transforms as T
+from detectron2.modeling import build_model
+from detectron2.utils.file_io import PathManager
+
+from .config import add_facecraft_config
+from .data.image_io import DEFAULT_MAX_PIXELS, ImageLoadError, convert_image, load_image
+from .model_zoo import get_config, list_models
+
+try:  # weights-only loading (never unpickles code), where the engine provides it
+    from .engine import FaceCraftCheckpointer as _Checkpointer
+except ImportError:  # pragma: no cover
+    from detectron2.checkpoint import DetectionCheckpointer as _Checkpointer
+
+__all__ = ["FaceDetections", "FaceDetector", "PRESETS", "resolve_model_name"]
+
+logger = logging.getLogger(__name__)
+
+CASCADE_ARCH = "FaceCraftCascade"
+PRESETS = {
+    CASCADE_ARCH: {
+        "accurate": ["MODEL.FACECRAFT.TEST.CROP_MODE", "accurate"],
+        "fast": ["MODEL.FACECRAFT.TEST.CROP_MODE", "fast"],
+    },
+    "GeneralizedRCNN": {
+        "accurate": [],
+        "fast": ["MODEL.RPN.PRE_NMS_TOPK_TEST", "300", "MODEL.RPN.POST_NMS_TOPK_TEST", "100"],
+    },
+}
+"""Per meta-architecture, preset name -> config overrides (KEY VALUE list). "fast" is the
+paper's fast mode for cascades (crops from the pyramid, section 6.5) and fewer proposals for
+R-CNN models; "accurate" keeps the model's own config."""
+
+
+def resolve_model_name(name):
+    """
+    "cascade-joint", "Cascade_Joint" -> "cascade_joint" (a key of ``models.json``).
+
+    Raises:
+        KeyError: listing the shipped models, if there is no such model.
+    """
+    models = list_models()
+    key = name.strip().lower().replace("-", "_")
+    if key not in models:
+        raise KeyError(f"no shipped model {name!r}; available: {', '.join(models)}")
+    return key
+
+
+@dataclass
+class FaceDetections:
+    """
+    Faces found in one image, in the pixel coordinates of the image as displayed (EXIF
+    orientation applied) and at its full size (also when it was downscaled for detection).
+
+    Attributes:
+        boxes (np.ndarray): (K, 4) float32 XYXY boxes, sorted by decreasing score.
+        scores (np.ndarray): (K,) float32 face probabilities.
+        stages (list[str] or None): per box, the last cascade stage it passed ("x12", "x24",
+            "x48"); None for models without stages.
+        image_size (tuple[int, int]): (height, width) of the image.
+        source (str or None): the file, when the input was a path.
+        notes (list[str]): what was done to the input (downscaling, EXIF rotation, ...).
+        seconds (float): model time for this image (batch time / batch size in batches).
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    stages: list = None
+    image_size: tuple = (0, 0)
+    source: str = None
+    notes: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    def __len__(self):
+        return len(self.scores)
+
+    def to_dict(self):
+        """JSON-ready: {"file", "height", "width", "faces": [{"box", "score"[, "stage"]}], ...}."""
+        faces = []
+        for i, (box, score) in enumerate(zip(self.boxes.tolist(), self.scores.tolist())):
+            face = {"box": [round(v, 2) for v in box], "score": round(score, 5)}
+            if self.stages is not None:
+                face["stage"] = self.stages[i]
+            faces.append(face)
+        return {"file": self.source, "height": int(self.image_size[0]),
+                "width": int(self.image_size[1]), "faces": faces, "notes": list(self.notes)}
+
+
+class FaceDetector:
+    """
+    Load a face detector once, then detect faces in images of any size and format.
+
+    Inputs: a path (any image Pillow reads, see :mod:`facecraft_d2.data.image_io`), a PIL
+    image (any mode), or a numpy (H, W, 3) uint8 array whose channel order is given by
+    ``format``: "BGR" for ``cv2.imread`` / video frames (the default, as Detectron2's
+    DefaultPredictor), "RGB" for PIL / matplotlib / imageio arrays. (H, W) and (H, W, 4)
+    arrays are accepted too.
+
+    Attributes:
+        cfg (CfgNode): the frozen config of the model.
+        model (nn.Module): the Detectron2 model, in eval mode.
+        score_threshold (float): faces scoring below it are dropped by :meth:`detect`.
+        min_face (float): smallest face searched (cascade: first pyramid scale; other models:
+            smaller boxes are dropped), in pixels of the image given to the model.
+    """
+
+    def __init__(self, model="cascade_joint", *, config_file=None, weights=None,
+                 score_threshold=0.9, min_face=None, preset=None, backend="torch",
+                 device=None, opts=(), max_pixels=DEFAULT_MAX_PIXELS, batch_size=4):
+        """
+        Args:
+            model (str): a shipped model name (``list_models()``, "-" or "_"), or with
+                ``backend="onnxruntime"`` also a folder written by ``facecraft export``.
+                Ignored when ``config_file`` is given.
+            config_file (str): a facecraft_d2 YAML config instead of a shipped model.
+            weights (str): weights for ``config_file`` (default: its ``MODEL.WEIGHTS``);
+                ``facecraft://<name>`` works too.
+            score_threshold (float): minimum face probability returned by :meth:`detect`.
+            min_face (float): smallest face to search, pixels (None: the config's, 24 for
+                the shipped cascades). Smaller is slower (a deeper pyramid).
+            preset (str): "accurate" or "fast" (see :data:`PRESETS`); None: the config's.
+            backend (str): "torch" or "onnxruntime" (cascades; exported on first use).
+            device (str): "cpu" or "cuda" (default: cuda if available; onnxruntime: cpu).
+            opts (sequence[str]): extra KEY VALUE config overrides.
+            max_pixels (int): larger images are downscaled to about this many pixels, and
+                the boxes mapped back to the full size (see :func:`load_image`).
+            batch_size (int): images per model call in :meth:`detect_batch`.
+        """
+        if backend not in ("torch", "onnxruntime"):
+            raise ValueError(f"backend must be 'torch' or 'onnxruntime', got {backend!r}")
+        self.score_threshold = float(score_threshold)
+        self.max_pixels, self.batch_size = max_pixels, max(1, int(batch_size))
+        self.backend = backend
+        export_dir = None
+        if backend == "onnxruntime":
+            from .export import onnx_export_dir
+
+            export_dir = onnx_export_dir(model, config_file=config_file, weights=weights)
+            cfg = _load_export_cfg(export_dir)
+            self.name = os.path.basename(os.path.normpath(export_dir))
+        elif config_file:
+            cfg = get_cfg()
+            add_facecraft_config(cfg)
+            cfg.merge_from_file(config_file)
+            if weights:
+                cfg.MODEL.WEIGHTS = weights
+            self.name = os.path.splitext(os.path.basename(config_file))[0]
+        else:
+            self.name = resolve_model_name(model)
+            cfg = get_config(self.name)
+        arch = cfg.MODEL.META_ARCHITECTURE
+        if preset is not None:
+            if preset not in PRESETS.get(arch, {"accurate": []}):
+                raise ValueError(f"preset must be one of {sorted(PRESETS.get(arch, {}))} for "
+                                 f"{arch} models, got {preset!r}")
+            cfg.merge_from_list(PRESETS.get(arch, {}).get(preset, []))
+        if min_face is not None and arch == CASCADE_ARCH:
+            cfg.MODEL.FACECRAFT.TEST.MIN_FACE_SIZE = float(min_face)
+        cfg.merge_from_list(list(opts))
+        if backend == "onnxruntime" or not torch.cuda.is_available():
+            cfg.MODEL.DEVICE = "cpu"
+        if device:
+            cfg.MODEL.DEVICE = device
+        self.min_face = float(min_face) if min_face is not None else (
+            cfg.MODEL.FACECRAFT.TEST.MIN_FACE_SIZE if arch == CASCADE_ARCH else 0.0)
+        cfg.freeze()
+        self.cfg = cfg
+        self.model = build_model(cfg).eval()
+        if export_dir is not None:
+            from .export import attach_onnxruntime
+
+            attach_onnxruntime(self.model, export_dir)
+        else:
+            if not cfg.MODEL.WEIGHTS:
+                raise ValueError(f"{self.name}: no weights (set MODEL.WEIGHTS or weights=)")
+            path = PathManager.get_local_path(cfg.MODEL.WEIGHTS)
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"weights {cfg.MODEL.WEIGHTS!r} do not exist")
+            _Checkpointer(self.model).load(path)
+        self.is_cascade = arch == CASCADE_ARCH
+        self.input_format = cfg.INPUT.FORMAT
+        self.aug = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)
+
+    # ------------------------------------------------------------ DefaultPredictor API
+    def __call__(self, original_image):
+        """
+        Detectron2's ``DefaultPredictor`` convention.
+
+        Args:
+            original_image (np.ndarray): (H, W, 3) uint8 image in BGR order.
+        Returns:
+            dict: {"instances": Instances} with ``pred_boxes``, ``scores``, ``pred_classes``
+            in the image's coordinates, all scores (no ``score_threshold``).
+        """
+        return self._run([(original_image, original_image.shape[:2])])[0]
+
+    # ------------------------------------------------------------ face API
+    def load(self, image, format="BGR"):
+        """
+        One input (path, PIL image or array in ``format``) -> (BGR array to run on,
+        (height, width) of the full-size image, source path or None, notes).
+
+        Raises:
+            ImageLoadError: for a path that cannot be read as an image.
+        """
+        if isinstance(image, (str, os.PathLike)):
+            loaded = load_image(image, format="BGR", max_pixels=self.max_pixels)
+            return loaded.image, loaded.original_size, os.fspath(image), loaded.notes
+        try:
+            bgr = convert_image(image, format="BGR", input_format=format)
+        except (ValueError, TypeError) as e:
+            raise ImageLoadError("<array>", str(e)) from None
+        size, notes = bgr.shape[:2], []
+        pixels = size[0] * size[1]
+        if self.max_pixels and pixels > self.max_pixels:
+            import cv2
+
+            f = (self.max_pixels / pixels) ** 0.5
+            bgr = cv2.resize(bgr, (max(1, round(size[1] * f)), max(1, round(size[0] * f))),
+                             interpolation=cv2.INTER_AREA)
+            notes.append(f"downscaled from {size[1]}x{size[0]} to {bgr.shape[1]}x{bgr.shape[0]}")
+        return bgr, size, None, notes
+
+    def detect(self, image, format="BGR"):
+        """
+        Args:
+            image: a path, a PIL image, or a numpy array in ``format`` ("BGR" or "RGB").
+        Returns:
+            FaceDetections: faces with score >= ``score_threshold``.
+        Raises:
+            ImageLoadError: naming the file, if it is not a readable image.
+        """
+        return self.detect_batch([image], format=format)[0]
+
+    def detect_batch(self, images, format="BGR"):
+        """
+        Detect faces in many images, ``batch_size`` per model call (cascades run stages 2
+        and 3 on the crops of the whole batch at once).
+
+        Returns:
+            list[FaceDetections], in the order of ``images``.
+        Raises:
+            ImageLoadError: for the first unreadable input (load them one by one with
+                :meth:`detect` to skip bad files, as ``facecraft detect`` does).
+        """
+        results = []
+        for start in range(0, len(images), self.batch_size):
+            loaded = [self.load(im, format) for im in images[start:start + self.batch_size]]
+            results.extend(self.detect_loaded(loaded))
+        return results
+
+    def detect_loaded(self, loaded):
+        """
+        Run on inputs already prepared by :meth:`load` (one model call; for callers that
+        load files themselves to isolate unreadable ones, like ``facecraft detect``).
+
+        Args:
+            loaded (list[tuple]): outputs of :meth:`load`.
+        Returns:
+            list[FaceDetections]
+        """
+        if not loaded:
+            return []
+        tic = time.perf_counter()
+        outputs = self._run([(bgr, size) for bgr, size, _, _ in loaded])
+        seconds = (time.perf_counter() - tic) / len(loaded)
+        results = []
+        for (bgr, size, source, notes), out in zip(loaded, outputs):
+            res = self._to_detections(out["instances"], size, source, notes)
+            res.seconds = seconds
+            results.append(res)
+        return results
+
+    # ------------------------------------------------------------ internals
+    @torch.inference_mode()
+    def _run(self, images):
+        """[(BGR (H, W, 3) uint8, (full height, full width))] -> model outputs."""
+        inputs = []
+        for bgr, (height, width) in images:
+            img = bgr[:, :, ::-1] if self.input_format == "RGB" else bgr
+            img = self.aug.get_transform(img).apply_image(img)
+            tensor = torch.as_tensor(np.ascontiguousarray(img).astype("float32").transpose(2, 0, 1))
+            inputs.append({"image": tensor, "height": height, "width": width})
+        return self.model(inputs)
+
+    def _to_detections(self, inst, size, source, notes):
+        inst = inst.to("cpu")
+        boxes = inst.pred_boxes.tensor.numpy().astype(np.float32)
+        scores = inst.scores.numpy().astype(np.float32)
+        keep = scores >= self.score_threshold
+        if not self.is_cascade and self.min_face > 0:
+            wh = boxes[:, 2:] - boxes[:, :2]
+            keep &= np.sqrt(np.clip(wh[:, 0] * wh[:, 1], 0, None)) >= self.min_face
+        order = np.argsort(-scores[keep], kind="stable")
+        stages = None
+        if self.is_cascade:
+            if inst.has("pred_stages"):  # recorded by the model, if it has early exits
+                names = [str(s) for s in np.asarray(inst.pred_stages)]
+            else:  # every box out of the cascade passed all its stages
+                names = ["x48"] * len(scores)
+            stages = [names[i] for i in np.nonzero(keep)[0][order]]
+        return FaceDetections(boxes[keep][order], scores[keep][order], stages, tuple(size),
+                              source, list(notes))
+
+
+def _load_export_cfg(export_dir):
+    from .export import load_export_config
+
+    return load_export_config(export_dir)

@@ -1,0 +1,129 @@
+# Copyright (c) facecraft_d2 contributors.
+"""The FaceDetector API on the shipped joint cascade (small images, CPU)."""
+import matplotlib.cbook
+import numpy as np
+import pytest
+from PIL import Image
+
+from detectron2.structures import Instances
+
+from facecraft_d2 import FaceDetections, FaceDetector
+from facecraft_d2.data.image_io import ImageLoadError
+from facecraft_d2.data.testing import BAD_IMAGE_CASES, write_bad_image
+from facecraft_d2.predictor import resolve_model_name
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return FaceDetector("cascade-joint", score_threshold=0.5)
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    """matplotlib's sample photo (not a dataset image), shrunk to 200x234 for speed."""
+    src = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    path = str(tmp_path_factory.mktemp("photo") / "hopper.png")
+    with Image.open(src) as im:
+        im.convert("RGB").resize((200, 234), Image.BILINEAR).save(path)
+    return path
+
+
+def _bgr(path):
+    with Image.open(path) as im:
+        return np.ascontiguousarray(np.asarray(im.convert("RGB"))[:, :, ::-1])
+
+
+def test_model_names():
+    assert resolve_model_name("cascade-joint") == "cascade_joint"
+    assert resolve_model_name("Cascade_Separate") == "cascade_separate"
+    with pytest.raises(KeyError, match="available: .*cascade_joint"):
+        resolve_model_name("no-such-model")
+
+
+def test_detect_inputs_agree(detector, photo):
+    """Path, BGR array, RGB array and PIL image give the same faces."""
+    by_path = detector.detect(photo)
+    assert isinstance(by_path, FaceDetections) and len(by_path) > 0
+    assert by_path.source == photo and by_path.image_size == (234, 200)
+    bgr = _bgr(photo)
+    for faces in (detector.detect(bgr), detector.detect(bgr[:, :, ::-1].copy(), format="RGB"),
+                  detector.detect(Image.open(photo))):
+        np.testing.assert_allclose(faces.boxes, by_path.boxes, atol=1e-4)
+        np.testing.assert_allclose(faces.scores, by_path.scores, atol=1e-6)
+    assert by_path.boxes.shape == (len(by_path), 4) and by_path.boxes.dtype == np.float32
+    assert (np.diff(by_path.scores) <= 0).all(), "sorted by decreasing score"
+    assert (by_path.scores >= 0.5).all()
+    assert by_path.stages == ["x48"] * len(by_path)
+    d = by_path.to_dict()
+    assert set(d) == {"file", "height", "width", "faces", "notes"}
+    assert set(d["faces"][0]) == {"box", "score", "stage"}
+
+
+def test_batch_matches_single(detector, photo):
+    bgr = _bgr(photo)
+    flipped = np.ascontiguousarray(bgr[:, ::-1])
+    singles = [detector.detect(x) for x in (bgr, flipped, photo)]
+    batch = detector.detect_batch([bgr, flipped, photo])
+    assert len(batch) == 3
+    for a, b in zip(singles, batch):
+        np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)
+
+
+def test_default_predictor_convention(detector, photo):
+    out = detector(_bgr(photo))
+    assert set(out) == {"instances"}
+    inst = out["instances"]
+    assert isinstance(inst, Instances) and inst.image_size == (234, 200)
+    assert inst.has("pred_boxes") and inst.has("scores") and inst.has("pred_classes")
+    # no score threshold here, as DefaultPredictor
+    assert len(inst) >= len(detector.detect(photo))
+
+
+def test_settings_reach_the_model():
+    det = FaceDetector("cascade_joint", min_face=40, preset="fast", score_threshold=0.7)
+    assert det.model.min_face == 40 and det.model.crop_mode == "fast"
+    assert det.cfg.MODEL.FACECRAFT.TEST.MIN_FACE_SIZE == 40 and det.min_face == 40
+    assert FaceDetector("cascade_joint", preset="accurate").model.crop_mode == "accurate"
+    with pytest.raises(ValueError, match="preset"):
+        FaceDetector("cascade_joint", preset="turbo")
+
+
+def test_exif_rotated_boxes_are_in_displayed_orientation(detector, tmp_path):
+    path = write_bad_image("exif_rotated_jpeg", str(tmp_path))
+    faces = detector.detect(path)
+    with Image.open(path) as im:
+        stored = np.asarray(im.convert("RGB"))[:, :, ::-1]
+    displayed = np.ascontiguousarray(np.rot90(stored, k=-1))  # orientation 6
+    ref = detector.detect(displayed)
+    assert faces.image_size == (128, 96)
+    np.testing.assert_allclose(faces.boxes, ref.boxes, atol=1e-3)
+
+
+def test_downscaled_image_boxes_are_mapped_back(photo):
+    """An image above max_pixels is shrunk for the model; boxes come back at full size."""
+    big = _bgr(photo).repeat(2, axis=0).repeat(2, axis=1)  # 400x468
+    small = FaceDetector("cascade_joint", score_threshold=0.5, max_pixels=200 * 234)
+    faces = small.detect(big)
+    assert faces.image_size == (468, 400) and any("downscaled" in n for n in faces.notes)
+    ref = small.detect(_bgr(photo))
+    assert len(faces) == len(ref) > 0
+    np.testing.assert_allclose(faces.boxes, ref.boxes * 2, atol=2.0)
+
+
+@pytest.mark.parametrize("case", sorted(c for c in BAD_IMAGE_CASES if c != "huge_png"))
+def test_bad_images_give_detections_or_one_error(detector, case, tmp_path):
+    path = write_bad_image(case, str(tmp_path))
+    if case in ("truncated_jpeg", "not_an_image", "empty"):
+        with pytest.raises(ImageLoadError, match="^" + path.replace(".", r"\.")):
+            detector.detect(path)
+        return
+    det = FaceDetector("cascade_joint", max_pixels=1_000_000) if case == "huge_jpeg" else detector
+    faces = det.detect(path)
+    h, w = faces.image_size
+    assert (h, w) == ((20000, 30000) if case == "huge_jpeg" else
+                      (1, 1) if case == "one_pixel" else
+                      (128, 96) if case == "exif_rotated_jpeg" else (96, 128))
+    if len(faces):
+        assert (faces.boxes[:, 2] <= w + 1e-3).all() and (faces.boxes[:, 3] <= h + 1e-3).all()
+    if case == "one_pixel":
+        assert len(faces) == 0
