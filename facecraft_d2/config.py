@@ -130,6 +130,9 @@ def add_facecraft_config(cfg):
     _C.MODEL.FACECRAFT.TEST.CONTAINMENT_THRESH = 1.0
     # Detections kept per image after the final NMS.
     _C.MODEL.FACECRAFT.TEST.DETECTIONS_PER_IMAGE = 750
+    # Run the test pipeline's convs and poolings in the channels-last memory layout (same
+    # outputs; 2-3x faster on CPUs, mostly in max pooling). False: PyTorch's default NCHW.
+    _C.MODEL.FACECRAFT.TEST.CHANNELS_LAST = True
 
     # ---------------------------------------------------------------------------- #
     # Benchmark evaluators (facecraft_d2.evaluation), chosen by the dataset's evaluator_type

@@ -211,3 +211,24 @@ def test_suppress_contained_drops_nested_lower_scoring_boxes():
     assert suppress_contained(boxes, scores, 1.0).all()
     # a bigger box with a LOWER score than the nested one does not remove it
     assert suppress_contained(boxes[[1, 0]], scores[:2], 0.7).tolist() == [True, True]
+
+
+def test_channels_last_inference_gives_the_same_boxes_and_plain_tensors():
+    opts = {"MODEL.FACECRAFT.TEST.SCORE_THRESHOLDS": [0.0, 0.0, 0.0],
+            "MODEL.FACECRAFT.TEST.MAX_PROPOSALS": 40, "MODEL.FACECRAFT.TEST.MIN_FACE_SIZE": 40}
+    torch.manual_seed(0)
+    fast = build_model(cascade_cfg(**opts))
+    slow = build_model(cascade_cfg(**opts, **{"MODEL.FACECRAFT.TEST.CHANNELS_LAST": False}))
+    slow.load_state_dict(fast.state_dict())
+    fast.eval(), slow.eval()
+    assert fast.net.x24_body[0].weight.is_contiguous(memory_format=torch.channels_last)
+    image = torch.randint(0, 255, (3, 96, 128)).float()
+    (b1, s1), = fast.detect([image])
+    (b0, s0), = slow.detect([image])
+    assert len(b1) > 0
+    torch.testing.assert_close(b1, b0, atol=1e-3, rtol=0)
+    torch.testing.assert_close(s1, s0, atol=1e-5, rtol=0)
+    assert not b1.is_inference() and not s1.is_inference()  # callers may edit them in place
+    b1 *= 2
+    fast.train()  # training goes back to the default layout
+    assert fast.net.x24_body[0].weight.is_contiguous()
