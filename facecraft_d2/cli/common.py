@@ -38,7 +38,7 @@ def add_model_options(parser, detection=True):
     g.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
                    help="run the networks with PyTorch or with onnxruntime on the ONNX export "
                         "(cascades; exported into $FACECRAFT_CACHE on first use)")
-    g.add_argument("--max-pixels", type=float, default=40e6,
+    g.add_argument("--max-pixels", type=float, default=16e6,
                    help="images with more pixels are downscaled to this many for detection "
                         "(boxes are reported at full size)")
     g.add_argument("--batch-size", type=int, default=4, help="images per model call")

@@ -99,15 +99,17 @@ def test_annotated_images_csv_fddb(folder_run):
     assert count >= 1 and len(lines[i + 2].split()) == 5  # left top width height score
 
 
-def test_single_image_json_on_stdout(small_photo):
-    res = run_facecraft("detect", small_photo, "--json", "--threshold", "0.5", "--min-face", "30",
-                        "--preset", "fast")
-    assert res.returncode == 0, res.stderr
-    data = json.loads(res.stdout)
+def test_single_image_json_on_stdout(small_photo, capsys):
+    """(In-process; tests/cli/test_export.py runs the same path as a subprocess.)"""
+    code = main(["detect", str(small_photo), "--json", "--threshold", "0.5", "--min-face", "30",
+                 "--preset", "fast"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    data = json.loads(out)
     assert data["score_threshold"] == 0.5 and data["min_face"] == 30
     assert len(data["images"]) == 1 and data["images"][0]["faces"]
     assert all(f["score"] >= 0.5 for f in data["images"][0]["faces"])
-    assert "1 file(s)" in res.stderr
+    assert "1 file(s)" in err
 
 
 def test_errors_are_one_line_without_traceback(small_photo):

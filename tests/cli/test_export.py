@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from facecraft_d2 import FaceDetector
+from facecraft_d2.cli import main
 from facecraft_d2.data.testing import synthetic_face_image
 
 from .conftest import run_facecraft
@@ -15,10 +16,13 @@ BOX_TOL = 1e-2  # pixels; measured differences are about 1e-4 (float32 rounding)
 SCORE_TOL = 1e-4
 
 
-def test_export_round_trip_via_cli(tmp_path, small_photo):
+def test_export_round_trip_via_cli(tmp_path, small_photo, capsys):
+    """``facecraft export`` (in-process), then ``facecraft detect --backend onnxruntime``
+    (subprocess, JSON on stdout) against PyTorch."""
     exported = tmp_path / "cascade_joint_onnx"
-    res = run_facecraft("export", "--model", "cascade-joint", "--format", "onnx", "--out", exported)
-    assert res.returncode == 0, res.stderr
+    assert main(["export", "--model", "cascade-joint", "--format", "onnx", "--out",
+                 str(exported)]) == 0
+    assert str(exported) in capsys.readouterr().out
     assert sorted(p.name for p in exported.iterdir()) == [
         "facecraft_onnx.json", "x12.onnx", "x24.onnx", "x48.onnx"]
     ort_run = run_facecraft("detect", small_photo, "--json", "--threshold", "0.05",
