@@ -46,14 +46,15 @@ PRESETS = {
         "accurate": ["MODEL.FACECRAFT.TEST.CROP_MODE", "accurate"],
         "fast": ["MODEL.FACECRAFT.TEST.CROP_MODE", "fast"],
     },
-    "GeneralizedRCNN": {
+    "RPN-based": {
         "accurate": [],
         "fast": ["MODEL.RPN.PRE_NMS_TOPK_TEST", "300", "MODEL.RPN.POST_NMS_TOPK_TEST", "100"],
     },
 }
-"""Per meta-architecture, preset name -> config overrides (KEY VALUE list). "fast" is the
-paper's fast mode for cascades (crops from the pyramid, section 6.5) and fewer proposals for
-R-CNN models; "accurate" keeps the model's own config."""
+"""Preset name -> config overrides (KEY VALUE list), for the cascade and for every other
+(RPN-based: GeneralizedRCNN, JointRCNN, ...) meta-architecture. "fast" is the paper's fast
+mode for cascades (crops from the pyramid, section 6.5) and fewer proposals for R-CNN models;
+"accurate" keeps the model's own config."""
 
 
 def resolve_model_name(name):
@@ -174,10 +175,10 @@ class FaceDetector:
             cfg = get_config(self.name)
         arch = cfg.MODEL.META_ARCHITECTURE
         if preset is not None:
-            if preset not in PRESETS.get(arch, {"accurate": []}):
-                raise ValueError(f"preset must be one of {sorted(PRESETS.get(arch, {}))} for "
-                                 f"{arch} models, got {preset!r}")
-            cfg.merge_from_list(PRESETS.get(arch, {}).get(preset, []))
+            presets = PRESETS[CASCADE_ARCH if arch == CASCADE_ARCH else "RPN-based"]
+            if preset not in presets:
+                raise ValueError(f"preset must be one of {sorted(presets)}, got {preset!r}")
+            cfg.merge_from_list(presets[preset])
         if min_face is not None and arch == CASCADE_ARCH:
             cfg.MODEL.FACECRAFT.TEST.MIN_FACE_SIZE = float(min_face)
         cfg.merge_from_list(list(opts))
@@ -290,13 +291,13 @@ class FaceDetector:
         seconds = (time.perf_counter() - tic) / len(loaded)
         results = []
         for (bgr, size, source, notes), out in zip(loaded, outputs):
-            res = self._to_detections(out["instances"], size, source, notes)
+            res = self._to_detections(out, size, source, notes)
             res.seconds = seconds
             results.append(res)
         return results
 
     # ------------------------------------------------------------ internals
-    @torch.inference_mode()
+    @torch.no_grad()
     def _run(self, images):
         """[(BGR (H, W, 3) uint8, (full height, full width))] -> model outputs."""
         inputs = []
@@ -307,8 +308,11 @@ class FaceDetector:
             inputs.append({"image": tensor, "height": height, "width": width})
         return self.model(inputs)
 
-    def _to_detections(self, inst, size, source, notes):
-        inst = inst.to("cpu")
+    def _to_detections(self, out, size, source, notes):
+        if "instances" not in out:
+            raise ValueError(f"{self.name}: the model returns {sorted(out)}, not detections "
+                             "(an RPN-only training step?)")
+        inst = out["instances"].to("cpu")
         boxes = inst.pred_boxes.tensor.numpy().astype(np.float32)
         scores = inst.scores.numpy().astype(np.float32)
         keep = scores >= self.score_threshold

@@ -127,3 +127,41 @@ def test_bad_images_give_detections_or_one_error(detector, case, tmp_path):
         assert (faces.boxes[:, 2] <= w + 1e-3).all() and (faces.boxes[:, 3] <= h + 1e-3).all()
     if case == "one_pixel":
         assert len(faces) == 0
+
+
+def test_rcnn_models_by_config(tmp_path, photo):
+    """Non-cascade models: no stages, min_face filters boxes, presets map to RPN settings."""
+    import os
+
+    import torch
+
+    from detectron2.modeling import build_model
+
+    from facecraft_d2.model_zoo import get_config_file
+
+    config = get_config_file("tests/zf_rcnn_tiny.yaml")
+    det = FaceDetector(config_file=config, weights=_random_weights(config, tmp_path, build_model,
+                                                                   torch),
+                       score_threshold=0.0, min_face=20, preset="fast")
+    assert not det.is_cascade and det.cfg.MODEL.RPN.POST_NMS_TOPK_TEST == 100
+    faces = det.detect(photo)
+    assert faces.stages is None and "stage" not in str(faces.to_dict()["faces"][:1])
+    if len(faces):
+        wh = faces.boxes[:, 2:] - faces.boxes[:, :2]
+        assert (np.sqrt(wh[:, 0] * wh[:, 1]) >= 20 - 1e-3).all()
+    assert os.path.basename(config).startswith(det.name)
+
+
+def _random_weights(config, tmp_path, build_model, torch):
+    from detectron2.config import get_cfg
+
+    from facecraft_d2 import add_facecraft_config
+
+    cfg = get_cfg()
+    add_facecraft_config(cfg)
+    cfg.merge_from_file(config)
+    cfg.MODEL.DEVICE = "cpu"
+    torch.manual_seed(0)
+    path = str(tmp_path / "random.pth")
+    torch.save({"model": build_model(cfg).state_dict()}, path)
+    return path

@@ -22,7 +22,6 @@ import time
 
 from tqdm import tqdm
 
-from ..data.image_io import ImageLoadError
 from .common import add_model_options, add_verbose_option, build_detector, formatter
 from .sources import VideoFrames, expand_inputs
 from .writers import DetectionLog, VideoSink, draw_faces
@@ -116,8 +115,8 @@ class _Run:
     def _guarded(self, src, fn):
         try:
             fn()
-        except (ImageLoadError, OSError, ValueError, RuntimeError, MemoryError) as e:
-            reason = str(e)
+        except Exception as e:  # one bad input never stops a run over many files
+            reason = str(e) or type(e).__name__
             msg = reason if reason.startswith(src.path) else f"{src.path}: {reason}"
             self.log.add_failure(src.path, msg[len(src.path) + 2:] if msg.startswith(src.path) else msg)
             _echo(f"FAILED {msg}", self.quiet)

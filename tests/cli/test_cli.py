@@ -143,3 +143,12 @@ def test_help_is_complete(command, capsys):
     else:
         for name in ("detect", "eval", "export"):
             assert name in text
+
+
+def test_unavailable_webcam_is_a_listed_failure(capsys):
+    """No camera here: index 9 cannot be opened; the run reports it by name and exits 3."""
+    assert main(["detect", "9", "--max-frames", "2", "--json"]) == 3
+    out, err = capsys.readouterr()
+    data = json.loads(out)
+    assert data["failures"][0]["file"] == "9" and "cannot open the webcam" in data["failures"][0]["error"]
+    assert "9: cannot open the webcam" in err
