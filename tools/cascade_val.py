@@ -13,13 +13,13 @@ import argparse
 import torch
 import torch.nn.functional as F
 
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
 
 from facecraft_d2 import add_facecraft_config
 from facecraft_d2.data import CascadeWindowSampler, split_train_val
+from facecraft_d2.engine import FaceCraftCheckpointer
 from facecraft_d2.modeling.cascade import BRANCHES
 
 
@@ -58,7 +58,7 @@ def main():
     cfg.merge_from_list(args.opts)
     cfg.MODEL.DEVICE = "cpu"
     model = build_model(cfg)
-    DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    FaceCraftCheckpointer(model).load(cfg.MODEL.WEIGHTS)
     patches, n_val = collect_patches(cfg, args.num_images)
     probs = evaluate(model, patches)
     fc = cfg.MODEL.FACECRAFT

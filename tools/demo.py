@@ -24,6 +24,7 @@ from detectron2.data.detection_utils import read_image
 from detectron2.engine import DefaultPredictor
 
 from facecraft_d2 import add_facecraft_config
+from facecraft_d2.engine import FaceCraftCheckpointer
 from facecraft_d2.model_zoo import get_config
 
 
@@ -41,6 +42,14 @@ def build_cfg(args):
     cfg.merge_from_list(args.opts)
     if not torch.cuda.is_available():
         cfg.MODEL.DEVICE = "cpu"
+    cfg.freeze()
+    return cfg
+
+
+def _without_weights(cfg):
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.MODEL.WEIGHTS = ""
     cfg.freeze()
     return cfg
 
@@ -66,7 +75,10 @@ def main():
     args = parser.parse_args()
 
     cfg = build_cfg(args)
-    predictor = DefaultPredictor(cfg)
+    # DefaultPredictor would load MODEL.WEIGHTS with DetectionCheckpointer; load them
+    # weights-only (never running code from the file) with FaceCraftCheckpointer instead.
+    predictor = DefaultPredictor(_without_weights(cfg))
+    FaceCraftCheckpointer(predictor.model).load(cfg.MODEL.WEIGHTS)
     path = args.input or default_image()
     image = read_image(path, format="BGR")
     start = time.perf_counter()

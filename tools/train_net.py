@@ -13,14 +13,13 @@ import logging
 import torch
 
 import detectron2.utils.comm as comm
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.evaluation import verify_results
 from detectron2.utils.logger import setup_logger
 
 from facecraft_d2 import add_facecraft_config
-from facecraft_d2.engine import Trainer
+from facecraft_d2.engine import FaceCraftCheckpointer, Trainer
 from facecraft_d2.evaluation.run import benchmark_datasets
 
 
@@ -46,7 +45,7 @@ def main(args):
     cfg = setup(args)
     if args.eval_only:
         model = Trainer.build_model(cfg)
-        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
+        FaceCraftCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
             cfg.MODEL.WEIGHTS, resume=args.resume
         )
         res = Trainer.test(cfg, model)

@@ -2,6 +2,7 @@
 """The facecraft_d2 trainer: detectron2's DefaultTrainer with the face benchmarks' evaluators."""
 import logging
 import os
+import weakref
 
 from detectron2.data import MetadataCatalog
 from detectron2.engine import DefaultTrainer
@@ -10,6 +11,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ..data import build_cascade_train_loader, estimate_delta_stats
 
 from ..evaluation import AFWEvaluator, FDDBEvaluator, WiderFaceEvaluator
+from .checkpoint import FaceCraftCheckpointer
 
 __all__ = ["Trainer", "build_face_evaluator"]
 
@@ -55,6 +57,26 @@ class Trainer(DefaultTrainer):
     FaceCraft cascade it trains on the online window sampler's patches, and measures the
     regression-target statistics before the first iteration when the weights lack them.
     """
+
+    def build_hooks(self):
+        # Checkpoints are saved atomically and loaded weights-only (FaceCraftCheckpointer);
+        # replaced here because DefaultTrainer.__init__ hands self.checkpointer to these hooks.
+        self.checkpointer = FaceCraftCheckpointer(
+            self._trainer.model, self.cfg.OUTPUT_DIR, trainer=weakref.proxy(self)
+        )
+        return super().build_hooks()
+
+    def state_dict(self):
+        # detectron2 v0.6 leaves the optimizer state (SGD momentum) out of checkpoints; later
+        # versions save it under "_trainer", as here, so that --resume continues exactly.
+        ret = super().state_dict()
+        ret["_trainer"] = self._trainer.state_dict()
+        return ret
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        if "_trainer" in state_dict:  # absent from checkpoints of older versions
+            self._trainer.load_state_dict(state_dict["_trainer"])
 
     @classmethod
     def build_train_loader(cls, cfg):

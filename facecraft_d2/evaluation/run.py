@@ -15,7 +15,6 @@ from collections import OrderedDict
 
 import torch
 
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.data import MetadataCatalog, build_detection_test_loader
 from detectron2.evaluation import inference_on_dataset
@@ -136,7 +135,9 @@ def build_eval_model(config_file, weights=None, opts=()):
     if weights == "random":
         logger.warning("%s: evaluating a RANDOMLY INITIALISED model (no weights)", config_file)
     else:
-        DetectionCheckpointer(model).load(weights)
+        from ..engine.checkpoint import FaceCraftCheckpointer  # avoids an import cycle
+
+        FaceCraftCheckpointer(model).load(weights)  # weights-only: never runs code
     return model.eval(), cfg
 
 
