@@ -19,6 +19,7 @@ as the ``"face_rect"`` extra ([x, y, w, h]). A face whose landmarks do not deter
 """
 
 import logging
+import math
 import os
 import pathlib
 import sqlite3
@@ -73,11 +74,14 @@ def _check_schema(conn, path: str) -> List[str]:
 
 def _number(value, path, rec, what) -> float:
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        number = float("nan")
+    if not math.isfinite(number):
         raise AnnotationFormatError(
-            path, rec, "{} is not a number: {!r}".format(what, value)
-        ) from None
+            path, rec, "{} is not a finite number: {!r}".format(what, value)
+        )
+    return number
 
 
 def _read_tables(conn, path: str):
@@ -165,7 +169,10 @@ def load_aflw(sqlite_file: str, image_root: str, dataset_name: Optional[str] = N
             )
         landmarks = coords.get(face_id, {})
         known = {n: p for n, p in landmarks.items() if n in AFLW_LANDMARK_NAMES}
-        box = landmarks_to_square_box(known)
+        try:
+            box = landmarks_to_square_box(known)
+        except ValueError as e:
+            raise AnnotationFormatError(sqlite_file, rec, str(e)) from None
         ann = {
             "bbox_mode": BoxMode.XYXY_ABS,
             "category_id": FACE_CATEGORY_ID,

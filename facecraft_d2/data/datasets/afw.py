@@ -39,6 +39,10 @@ __all__ = ["load_afw_annotations", "load_afw", "register_afw"]
 
 logger = logging.getLogger(__name__)
 
+# What h5py/HDF5 and numpy raise on a corrupt or unexpected file (bad object headers, dangling
+# references, wrong types); reported as AnnotationFormatError naming the row.
+_READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError, OverflowError)
+
 
 def _char(h5file, ref, path, rec) -> str:
     obj = h5file[ref]
@@ -91,20 +95,27 @@ def load_afw_annotations(mat_path: str) -> List[dict]:
             mat_path, "file header", "not a MATLAB v7.3 (HDF5) file: {}".format(e)
         ) from None
     with h5file:
-        if "anno" not in h5file:
+        try:
+            if "anno" not in h5file:
+                raise AnnotationFormatError(
+                    mat_path, "key 'anno'", "missing; keys found: {}".format(sorted(h5file.keys()))
+                )
+            anno = h5file["anno"]
+            if anno.dtype != object or anno.ndim != 2 or anno.shape[0] != 4:
+                raise AnnotationFormatError(
+                    mat_path,
+                    "key 'anno'",
+                    "expected an N x 4 cell array, got HDF5 shape {} of {}".format(
+                        anno.shape, anno.dtype
+                    ),
+                )
+            refs = anno[()]
+        except _READ_ERRORS as e:
+            if isinstance(e, AnnotationFormatError):
+                raise
             raise AnnotationFormatError(
-                mat_path, "key 'anno'", "missing; keys found: {}".format(sorted(h5file.keys()))
-            )
-        anno = h5file["anno"]
-        if anno.dtype != object or anno.ndim != 2 or anno.shape[0] != 4:
-            raise AnnotationFormatError(
-                mat_path,
-                "key 'anno'",
-                "expected an N x 4 cell array, got HDF5 shape {} of {}".format(
-                    anno.shape, anno.dtype
-                ),
-            )
-        refs = anno[()]
+                mat_path, "key 'anno'", "unreadable (corrupt HDF5 file?): {}".format(e)
+            ) from None
         records = []
         for i in range(refs.shape[1]):
             rec = "row {}".format(i + 1)
@@ -114,7 +125,7 @@ def load_afw_annotations(mat_path: str) -> List[dict]:
                 boxes = _cell_matrices(h5file, refs[1, i], mat_path, rec, "boxes")
                 col3 = _cell_matrices(h5file, refs[2, i], mat_path, rec, "pose/landmarks")
                 col4 = _cell_matrices(h5file, refs[3, i], mat_path, rec, "pose/landmarks")
-            except (KeyError, ValueError, TypeError) as e:
+            except _READ_ERRORS as e:
                 if isinstance(e, AnnotationFormatError):
                     raise
                 raise AnnotationFormatError(

@@ -30,6 +30,7 @@ __all__ = [
     "require_file",
     "image_size",
     "parse_numbers",
+    "read_text_lines",
     "image_id_from_path",
     "count_annotations",
 ]
@@ -150,6 +151,29 @@ def parse_numbers(
             ) from None
         values.append(value)
     return values
+
+
+def read_text_lines(path: str) -> List[str]:
+    """
+    Read a UTF-8 (or ASCII) text annotation file as a list of stripped lines.
+
+    Raises:
+        AnnotationFormatError: naming the line of the first byte that is not UTF-8 (e.g. a
+            binary or corrupted file), instead of a bare ``UnicodeDecodeError``.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise AnnotationFormatError(
+            path,
+            "line {}".format(data.count(b"\n", 0, e.start) + 1),
+            "not UTF-8 text (byte {} at offset {}): a binary or corrupted file?".format(
+                hex(data[e.start]), e.start
+            ),
+        ) from None
+    return [line.strip() for line in text.splitlines()]
 
 
 def image_id_from_path(relative_path: str) -> str:

@@ -79,6 +79,10 @@ def load_dlib_xml(
         raise AnnotationFormatError(
             xml_file, "line {}, column {}".format(line, column), "invalid XML: {}".format(e)
         ) from None
+    except (ValueError, LookupError) as e:  # an unknown or multi-byte encoding declaration
+        raise AnnotationFormatError(
+            xml_file, "XML declaration", "unsupported encoding: {}".format(e)
+        ) from None
     images = root.find("images")
     if root.tag != "dataset" or images is None:
         raise AnnotationFormatError(
@@ -127,6 +131,10 @@ def load_dlib_xml(
         if not missing.check(file_name):
             continue
         size = _attrs(image, ("height", "width"), xml_file, rec, kind=int, optional=True)
+        if size is not None and min(size) <= 0:
+            raise AnnotationFormatError(
+                xml_file, rec, "image height and width must be positive, got {}".format(size)
+            )
         height, width = size if size is not None else image_size(file_name)
         dataset_dicts.append(
             {

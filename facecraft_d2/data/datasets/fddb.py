@@ -37,6 +37,7 @@ from .common import (
     MissingImages,
     image_size,
     parse_numbers,
+    read_text_lines,
     require_file,
 )
 
@@ -79,8 +80,8 @@ def ellipse_to_box(
         [x1, y1, x2, y2] (XYXY_ABS).
     """
     cos, sin = math.cos(angle), math.sin(angle)
-    half_w = math.sqrt((major_r * cos) ** 2 + (minor_r * sin) ** 2)
-    half_h = math.sqrt((major_r * sin) ** 2 + (minor_r * cos) ** 2)
+    half_w = math.hypot(major_r * cos, minor_r * sin)  # hypot: no overflow for huge radii
+    half_h = math.hypot(major_r * sin, minor_r * cos)
     x1, y1, x2, y2 = cx - half_w, cy - half_h, cx + half_w, cy + half_h
     if width is not None and height is not None:
         x1, x2 = min(max(x1, 0.0), width), min(max(x2, 0.0), width)
@@ -90,8 +91,7 @@ def ellipse_to_box(
 
 def _parse_ellipse_list(path: str):
     """Return [(image path without .jpg, [(a, b, theta, cx, cy), ...]), ...]."""
-    with open(path, "r") as f:
-        lines = [line.strip() for line in f]
+    lines = read_text_lines(path)
     records = []
     i, num_lines = 0, len(lines)
     while i < num_lines:

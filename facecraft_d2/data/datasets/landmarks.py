@@ -143,7 +143,7 @@ def normalize_landmarks(
             continue
         try:
             x, y = (float(v) for v in point)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ValueError(
                 "landmark {!r} must be an (x, y) pair, got {!r}".format(name, point)
             ) from None
@@ -187,7 +187,8 @@ def landmarks_to_square_box(
         landmarks do not determine a size (fewer than two distinct points).
 
     Raises:
-        ValueError: on unknown names or malformed points.
+        ValueError: on unknown names, malformed points, or coordinates so large that the box
+            is not finite.
     """
     lm = normalize_landmarks(points, names)
     if not lm:
@@ -217,4 +218,7 @@ def landmarks_to_square_box(
     if not side > 0:
         return None
     half = side / 2.0
-    return [cx - half, cy - half, cx + half, cy + half]
+    box = [cx - half, cy - half, cx + half, cy + half]
+    if not all(math.isfinite(v) for v in box):
+        raise ValueError("landmark coordinates are too large: the face box is not finite")
+    return box

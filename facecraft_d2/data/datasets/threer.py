@@ -60,7 +60,12 @@ _IMAGE_KEYS = {"file_name", "image_id", "height", "width", "background", "faces"
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def _is_positive_int(value) -> bool:
@@ -198,6 +203,12 @@ def load_threer(json_file: str, image_root: str, dataset_name: Optional[str] = N
         except UnicodeDecodeError as e:
             raise AnnotationFormatError(
                 json_file, "byte {}".format(e.start), "not UTF-8 text: {}".format(e.reason)
+            ) from None
+        except ValueError as e:  # e.g. an integer with more digits than Python converts
+            raise AnnotationFormatError(json_file, "top level", "invalid JSON: {}".format(e)) from None
+        except RecursionError:
+            raise AnnotationFormatError(
+                json_file, "top level", "JSON nested too deeply to read"
             ) from None
     if not isinstance(content, dict) or not isinstance(content.get("images"), list):
         raise AnnotationFormatError(

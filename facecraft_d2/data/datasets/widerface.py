@@ -36,6 +36,7 @@ from .common import (
     image_id_from_path,
     image_size,
     parse_numbers,
+    read_text_lines,
     require_file,
 )
 
@@ -66,8 +67,7 @@ def _parse_wider_txt(txt_file: str) -> List[Tuple[str, List[Tuple[List[float], L
     Raises:
         AnnotationFormatError: naming the file, the record index, the image and the line.
     """
-    with open(txt_file, "r") as f:
-        lines = [line.strip() for line in f]
+    lines = read_text_lines(txt_file)
     records = []
     i, num_lines = 0, len(lines)
     while i < num_lines:
