@@ -35,6 +35,7 @@ from detectron2.evaluation.evaluator import DatasetEvaluator
 from detectron2.structures import BoxMode
 from detectron2.utils.file_io import PathManager
 
+from ..data.datasets.common import AnnotationFormatError
 from .common import gather_predictions, instances_to_numpy, log_results, voc_ap
 
 __all__ = [
@@ -61,25 +62,62 @@ def load_wider_ground_truth(gt_dir):
     Returns:
         dict: "<event>/<file stem>" -> (boxes (G, 4) float64 XYWH, {setting: bool (G,)
         mask of the faces that count}). Cached: treat as read-only.
+
+    Raises:
+        AnnotationFormatError: naming the file and the event/image if a file is not a
+            MATLAB file of the official structure (or a face index is out of range).
     """
-    gt_mat = loadmat(os.path.join(gt_dir, "wider_face_val.mat"))
-    setting_lists = {
-        s: loadmat(os.path.join(gt_dir, "wider_{}_val.mat".format(s)))["gt_list"] for s in SETTINGS
-    }
+    face_mat = os.path.join(gt_dir, "wider_face_val.mat")
+    gt_mat = _loadmat(face_mat, ("event_list", "file_list", "face_bbx_list"))
+    setting_files = {s: os.path.join(gt_dir, "wider_{}_val.mat".format(s)) for s in SETTINGS}
+    setting_lists = {s: _loadmat(f, ("gt_list",))["gt_list"] for s, f in setting_files.items()}
     gt = {}
     for i in range(len(gt_mat["event_list"])):
-        event = str(gt_mat["event_list"][i][0][0])
-        files = gt_mat["file_list"][i][0]
-        boxes_list = gt_mat["face_bbx_list"][i][0]
-        for j in range(len(files)):
-            boxes = np.asarray(boxes_list[j][0], dtype=np.float64).reshape(-1, 4)
-            keep = {}
-            for s in SETTINGS:
-                index = np.asarray(setting_lists[s][i][0][j][0], dtype=np.int64).reshape(-1)
-                keep[s] = np.zeros(len(boxes), dtype=bool)
-                keep[s][index - 1] = True
-            gt["{}/{}".format(event, str(files[j][0][0]))] = (boxes, keep)
+        path, rec = face_mat, "event {}".format(i + 1)
+        try:
+            event = str(gt_mat["event_list"][i][0][0])
+            files = gt_mat["file_list"][i][0]
+            boxes_list = gt_mat["face_bbx_list"][i][0]
+            for j in range(len(files)):
+                path, rec = face_mat, "event {} ({}), image {}".format(i + 1, event, j + 1)
+                boxes = np.asarray(boxes_list[j][0], dtype=np.float64).reshape(-1, 4)
+                if not np.isfinite(boxes).all():
+                    raise AnnotationFormatError(path, rec, "non-finite face box")
+                keep = {}
+                for s in SETTINGS:
+                    path = setting_files[s]
+                    index = np.asarray(setting_lists[s][i][0][j][0], dtype=np.int64).reshape(-1)
+                    if index.size and (index.min() < 1 or index.max() > len(boxes)):
+                        raise AnnotationFormatError(
+                            path, rec, "face index out of range 1..{}: {}".format(
+                                len(boxes), index.tolist())
+                        )
+                    keep[s] = np.zeros(len(boxes), dtype=bool)
+                    keep[s][index - 1] = True
+                gt["{}/{}".format(event, str(files[j][0][0]))] = (boxes, keep)
+        except (IndexError, KeyError, TypeError, ValueError, OverflowError) as e:
+            if isinstance(e, AnnotationFormatError):
+                raise
+            raise AnnotationFormatError(
+                path, rec, "not the official WIDER FACE structure: {}".format(e)
+            ) from None
     return gt
+
+
+def _loadmat(path, keys):
+    """scipy's ``loadmat`` with a damaged file or a missing key as AnnotationFormatError."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError("WIDER FACE ground truth not found: expected {}".format(path))
+    try:
+        mat = loadmat(path)
+    except Exception as e:  # scipy raises many types on damaged files (MatReadError, ValueError...)
+        raise AnnotationFormatError(
+            path, "file header", "not a readable MATLAB file: {}".format(e)
+        ) from None
+    missing = [k for k in keys if k not in mat]
+    if missing:
+        raise AnnotationFormatError(path, "key {}".format(missing[0]), "missing")
+    return mat
 
 
 def wider_bbox_overlaps(boxes, query_boxes):

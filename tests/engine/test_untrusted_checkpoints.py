@@ -2,8 +2,8 @@
 """
 Untrusted checkpoints: a file whose pickle would run a shell command is refused, and the
 command never runs, through every path in facecraft_d2 that loads weights (the checkpointer,
-the Trainer's --resume, train_net --eval-only, build_eval_model, the model zoo and
-tools/demo.py). The shipped models and training checkpoints still load weights-only.
+the Trainer's --resume, train_net --eval-only, build_eval_model, the model zoo, tools/demo.py
+and FaceDetector). The shipped models and training checkpoints still load weights-only.
 (A shipped file with the wrong SHA-256 is refused: tests/test_model_zoo.py.)
 """
 import hashlib
@@ -148,3 +148,10 @@ def test_shipped_models_load_weights_only(monkeypatch):
         state = torch.load(model_zoo.get_checkpoint_path(name), weights_only=True)["model"]
         assert torch.equal(model.net.x48_head.cls.weight, state["net.x48_head.cls.weight"])
         assert bool(model.delta_stats_ready)
+
+
+def test_face_detector_refuses_malicious_weights(evil):
+    from facecraft_d2.predictor import FaceDetector  # the Python API of `facecraft detect`
+
+    with pytest.raises(UnsafeCheckpointError):
+        FaceDetector(config_file=JOINT, weights=evil["pth"], device="cpu")
