@@ -147,10 +147,11 @@ BAD_IMAGE_CASES = {
 """Case name -> file name written by :func:`write_bad_image`."""
 
 
-def write_video(path, num_frames=6, size=(128, 96), fps=5, truncate=False):
+def write_video(path, num_frames=6, size=(128, 96), fps=5, damage=None):
     """
-    Write a short MJPG ``.avi`` of synthetic frames with ``cv2.VideoWriter``; with ``truncate``
-    the second half of the file is cut off (a video that ends early / is corrupt partway).
+    Write a short MJPG ``.avi`` of synthetic frames with ``cv2.VideoWriter``, then optionally
+    damage it: ``"truncate"`` cuts off the second half of the file (a video that ends early),
+    ``"zero_middle"`` overwrites its middle fifth with zeros (corrupt partway through).
     """
     import cv2
 
@@ -161,7 +162,13 @@ def write_video(path, num_frames=6, size=(128, 96), fps=5, truncate=False):
         frame = synthetic_face_image(size[1], size[0], seed=i)
         writer.write(np.roll(frame, 4 * i, axis=1))
     writer.release()
-    if truncate:
-        data = open(path, "rb").read()
-        open(path, "wb").write(data[: len(data) // 2])
+    data = bytearray(open(path, "rb").read())
+    n = len(data)
+    if damage == "truncate":
+        data = data[: n // 2]
+    elif damage == "zero_middle":
+        data[2 * n // 5: 3 * n // 5] = bytes(3 * n // 5 - 2 * n // 5)
+    elif damage is not None:
+        raise ValueError(f"damage must be None, 'truncate' or 'zero_middle', got {damage!r}")
+    open(path, "wb").write(bytes(data))
     return path

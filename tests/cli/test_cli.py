@@ -27,7 +27,8 @@ def folder_run(tmp_path_factory, small_photo):
         write_bad_image(case, str(src))
     (src / "readme.txt").write_text("not an image, skipped by suffix\n")
     write_video(str(src / "sub" / "clip.avi"), num_frames=4)
-    write_video(str(src / "sub" / "broken.avi"), num_frames=8, truncate=True)
+    write_video(str(src / "sub" / "broken.avi"), num_frames=8, damage="truncate")
+    write_video(str(src / "sub" / "zeroed.avi"), num_frames=8, damage="zero_middle")
     res = run_facecraft("detect", src, "--out", out, "--json", "--csv", "--fddb")
     return src, out, res
 
@@ -47,7 +48,7 @@ def test_folder_run_continues_past_bad_files(folder_run):
     assert data["skipped"] == [str(src / "readme.txt")]
     assert len(data["images"]) == len(ODD) + 1
     summary = data["summary"]
-    assert summary["files"] == len(ODD) + len(BAD) + 3 and summary["failures"] == 4
+    assert summary["files"] == len(ODD) + len(BAD) + 4 and summary["failures"] == 4
     assert summary["images"] == len(ODD) + 1 and summary["video_frames"] >= 5
     assert summary["faces"] == (sum(len(i["faces"]) for i in data["images"])
                                 + sum(len(f["faces"]) for v in data["videos"] for f in v["frames"]))
@@ -82,6 +83,10 @@ def test_videos(folder_run):
     assert broken["status"].startswith("ended early") and 0 < len(broken["frames"]) < 8
     assert "broken.avi: ended early" in res.stderr
     assert [f["frame"] for f in videos["clip.avi"]["frames"]] == [0, 1, 2, 3]
+    # corrupt partway: the frames that decode are kept, and the summary says it is damaged
+    zeroed = videos["zeroed.avi"]
+    assert 0 < len(zeroed["frames"]) < 8 and zeroed["status"].startswith("ended early")
+    assert "zeroed.avi: ended early" in res.stderr
     assert (out / "sub" / "clip.avi").stat().st_size > 0  # annotated video
 
 
