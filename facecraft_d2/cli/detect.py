@@ -201,8 +201,10 @@ def run(args):
     run_state = _Run(args, detector, log)
     start = time.perf_counter()
     run_state.images([s for s in sources if s.kind == "image"])
+    for src in (s for s in sources if s.kind == "missing"):
+        log.add_failure(src.path, "no such file or folder (nor a webcam index)")
     video_warnings = []
-    for src in (s for s in sources if s.kind != "image"):
+    for src in (s for s in sources if s.kind in ("video", "webcam")):
         status = []
         run_state._guarded(src, lambda src=src: status.append(run_state.video(src)))
         if status and status[0] != "ok":

@@ -16,7 +16,7 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".m
 @dataclass
 class Source:
     """
-    One thing to run on. ``kind`` is "image", "video" or "webcam"; ``path`` the file (or the
+    One thing to run on. ``kind`` is "image", "video", "webcam" or "missing"; ``path`` the file (or the
     camera index); ``rel`` its path relative to the folder it was found in (output names).
     """
 
@@ -37,9 +37,10 @@ def expand_inputs(paths):
     Returns:
         tuple[list[Source], list[str]]: the sources in a stable order, and the files skipped
         in folders because their suffix is neither an image's nor a video's. Named files are
-        never skipped: a named file that is not an image fails with a clear error instead.
+        never skipped: a named file that is not an image fails with a clear error instead,
+        and so does a path that does not exist (kind "missing").
     Raises:
-        FileNotFoundError: for a path that does not exist and is not a camera index.
+        FileNotFoundError: if no path exists at all.
     """
     sources, skipped = [], []
     for p in paths:
@@ -59,7 +60,9 @@ def expand_inputs(paths):
         elif p.isdigit():
             sources.append(Source("webcam", p, f"webcam{p}"))
         else:
-            raise FileNotFoundError(f"{p}: no such file or folder (nor a webcam index)")
+            sources.append(Source("missing", p, os.path.basename(p)))
+    if paths and all(s.kind == "missing" for s in sources):
+        raise FileNotFoundError(f"{paths[0]}: no such file or folder (nor a webcam index)")
     return sources, skipped
 
 

@@ -17,6 +17,7 @@ whose methods have the same signatures as :class:`FaceCraftNet`'s but call onnxr
 sessions, so the pyramid, thresholds, crops and NMS are the very same Python code as with
 PyTorch, and the boxes agree to float rounding (tests/cli/test_export.py measures it).
 """
+import copy
 import json
 import logging
 import os
@@ -74,7 +75,7 @@ def export_cascade_onnx(model, cfg, out_dir, weights_sha256=None, opset=17):
         raise ValueError(f"ONNX export supports FaceCraftCascade models, not "
                          f"{cfg.MODEL.META_ARCHITECTURE}")
     os.makedirs(out_dir, exist_ok=True)
-    net = model.net.cpu().eval()
+    net = copy.deepcopy(model.net).cpu().eval()  # the model itself stays where it is
     specs = {
         "x12": (_Dense12(net), torch.rand(1, 3, 40, 52), "images",
                 {"images": {0: "batch", 2: "height", 3: "width"},

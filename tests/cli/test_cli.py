@@ -157,3 +157,13 @@ def test_unavailable_webcam_is_a_listed_failure(capsys):
     data = json.loads(out)
     assert data["failures"][0]["file"] == "9" and "cannot open the webcam" in data["failures"][0]["error"]
     assert "9: cannot open the webcam" in err
+
+
+def test_missing_path_is_listed_and_the_rest_runs(small_photo, tmp_path, capsys):
+    missing = str(tmp_path / "nope.jpg")
+    assert main(["detect", missing, str(small_photo), "--json"]) == 3
+    out, err = capsys.readouterr()
+    data = json.loads(out)
+    assert [f["file"] for f in data["failures"]] == [missing] and len(data["images"]) == 1
+    assert f"{missing}: no such file or folder" in err
+

@@ -93,3 +93,16 @@ def test_stale_cache_is_reexported(tmp_path, monkeypatch):
     manifest.write_text(json.dumps(data))
     assert onnx_export_dir("cascade_joint") == first
     assert json.loads(manifest.read_text())["weights_sha256"] != "0" * 64
+
+
+def test_only_cascades_export(tmp_path):
+    """An R-CNN config is refused with a clear error (it runs with PyTorch only)."""
+    from facecraft_d2.export import export_model
+    from facecraft_d2.model_zoo import get_config_file
+
+    config = get_config_file("tests/zf_rcnn_tiny.yaml")
+    weights = tmp_path / "w.pth"
+    torch.save({"model": {}}, weights)
+    with pytest.raises(ValueError, match="supports FaceCraftCascade models, not JointRCNN"):
+        export_model(config_file=config, weights=str(weights), out_dir=str(tmp_path / "x"))
+
