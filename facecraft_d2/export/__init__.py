@@ -2,6 +2,8 @@
 """Export of facecraft_d2 models (ONNX) and running them on other runtimes."""
 import logging
 import os
+import shutil
+import tempfile
 
 from .onnx_cascade import (
     EXPORT_MANIFEST,
@@ -74,15 +76,26 @@ def export_model(model="cascade_joint", out_dir=None, config_file=None, weights=
     from ..model_zoo.model_zoo import sha256_file
 
     net, cfg, path, name = _build_torch_model(model, config_file, weights)
-    out_dir = out_dir or os.path.join(default_cache_dir(), name)
-    export_cascade_onnx(net, cfg, out_dir, weights_sha256=sha256_file(path), opset=opset)
+    out_dir = os.path.abspath(out_dir or os.path.join(default_cache_dir(), name))
+    # write next to the target, then swap it in: readers never see a half-written export
+    os.makedirs(os.path.dirname(out_dir), exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=os.path.basename(out_dir) + ".tmp-", dir=os.path.dirname(out_dir))
+    try:
+        export_cascade_onnx(net, cfg, tmp, weights_sha256=sha256_file(path), opset=opset)
+        if os.path.isdir(out_dir):
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    finally:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
 
 
 def onnx_export_dir(model, config_file=None, weights=None):
     """
     The export folder to run: ``model`` itself if it is one, else the cached export of the
-    named model (or config), written now if missing or made from other weights.
+    named model (or config), written now if missing, incomplete, or made from other weights
+    or another config.
     """
     if model and os.path.isfile(os.path.join(str(model), EXPORT_MANIFEST)):
         return str(model)
@@ -93,9 +106,11 @@ def onnx_export_dir(model, config_file=None, weights=None):
     from ..model_zoo import get_checkpoint_path
     from ..predictor import resolve_model_name
 
+    from ..model_zoo import get_config
+
     name = resolve_model_name(model)
     out_dir = os.path.join(default_cache_dir(), name)
-    if stale_export(out_dir, get_checkpoint_path(name)):
+    if stale_export(out_dir, get_checkpoint_path(name), get_config(name, trained=False)):
         logger.info("exporting %s to ONNX in %s", name, out_dir)
         export_model(name, out_dir)
     return out_dir

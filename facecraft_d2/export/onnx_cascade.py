@@ -18,6 +18,7 @@ sessions, so the pyramid, thresholds, crops and NMS are the very same Python cod
 PyTorch, and the boxes agree to float rounding (tests/cli/test_export.py measures it).
 """
 import copy
+import hashlib
 import json
 import logging
 import os
@@ -100,6 +101,7 @@ def export_cascade_onnx(model, cfg, out_dir, weights_sha256=None, opset=17):
         "delta_mean": model.delta_mean.cpu().tolist(),
         "delta_std": model.delta_std.cpu().tolist(),
         "weights_sha256": weights_sha256,
+        "config_sha256": config_digest(cfg),
         "opset": opset,
         "config": cfg.dump(),
     }
@@ -184,10 +186,25 @@ def attach_onnxruntime(model, export_dir):
     return model.eval()
 
 
-def stale_export(export_dir, weights_path):
-    """True if ``export_dir`` lacks a manifest or was exported from other weights."""
+def config_digest(cfg):
+    """SHA-256 of a config without its weights path and device (what an export depends on)."""
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.MODEL.WEIGHTS, cfg.MODEL.DEVICE = "", "cpu"
+    return hashlib.sha256(cfg.dump().encode("utf-8")).hexdigest()
+
+
+def stale_export(export_dir, weights_path, cfg=None):
+    """
+    True if ``export_dir`` lacks its manifest or a graph, or was exported from other weights
+    or (when ``cfg`` is given) from another config.
+    """
     try:
         manifest = _read_manifest(export_dir)
-    except FileNotFoundError:
+    except (FileNotFoundError, ValueError):
+        return True
+    if not all(os.path.isfile(os.path.join(export_dir, f)) for f in manifest.get("files", {}).values()):
+        return True
+    if cfg is not None and manifest.get("config_sha256") != config_digest(cfg):
         return True
     return manifest.get("weights_sha256") != sha256_file(weights_path)

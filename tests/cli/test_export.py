@@ -88,11 +88,18 @@ def test_stale_cache_is_reexported(tmp_path, monkeypatch):
     monkeypatch.setenv("FACECRAFT_CACHE", str(tmp_path))
     first = onnx_export_dir("cascade_joint")
     manifest = tmp_path / "onnx" / "cascade_joint" / "facecraft_onnx.json"
+    stamp = manifest.stat().st_mtime_ns
+    assert onnx_export_dir("cascade-joint") == first and manifest.stat().st_mtime_ns == stamp, \
+        "an up-to-date export is reused"
     data = json.loads(manifest.read_text())
     data["weights_sha256"] = "0" * 64  # as if the shipped weights had been retrained
     manifest.write_text(json.dumps(data))
     assert onnx_export_dir("cascade_joint") == first
     assert json.loads(manifest.read_text())["weights_sha256"] != "0" * 64
+    (manifest.parent / "x24.onnx").unlink()  # an incomplete export is redone too
+    onnx_export_dir("cascade_joint")
+    assert (manifest.parent / "x24.onnx").is_file()
+    assert [p.name for p in tmp_path.joinpath("onnx").iterdir()] == ["cascade_joint"]
 
 
 def test_only_cascades_export(tmp_path):
