@@ -83,21 +83,27 @@ def plot(record, path):
         path (str): the PNG to write.
     """
     metrics = [("fddb_tpr_1000fp", "FDDB TPR @ 1000 FP (%)"), ("wider_medium", "WIDER val medium AP (%)")]
+    timed = [(n, d) for n, d in record["detectors"].items() if d.get("timing")]
     fig, axes = plt.subplots(1, len(metrics), figsize=(11, 4.5))
     for ax, (key, ylabel) in zip(axes, metrics):
-        for name, det in record["detectors"].items():
-            t, acc = det.get("timing"), det.get("accuracy", {})
-            if not t:
-                continue
-            y = acc.get(key)
+        for i, (name, det) in enumerate(timed):
+            x, y = det["timing"]["ms_median"], det.get("accuracy", {}).get(key)
+            y = 0.0 if y is None else y
             facecraft = name.startswith("facecraft")
-            ax.scatter([t["ms_median"]], [y if y is not None else 0], s=60,
-                       marker="*" if facecraft else "o", color="C3" if facecraft else "C0")
-            ax.annotate(det["label"], (t["ms_median"], y if y is not None else 0),
-                        textcoords="offset points", xytext=(5, 5), fontsize=8)
+            ax.scatter([x], [y], s=90 if facecraft else 50, marker="*" if facecraft else "o",
+                       color="C3" if facecraft else "C0", zorder=3)
+            # labels alternately above and below the points, so that neighbours stay readable
+            ax.annotate(det["label"], (x, y), textcoords="offset points", fontsize=8,
+                        xytext=(4, 6 if i % 2 == 0 else -12))
         ax.axvline(PAPER_FAST_MS, color="gray", ls="--", lw=1, label="paper fast mode (10 FPS)")
         ax.axvline(TARGET_MS, color="C2", ls=":", lw=1, label="target (30 FPS)")
         ax.set_xscale("log")
+        ticks = [t for t in (10, 20, 33, 50, 100, 200, 500, 1000, 2000)
+                 if min(TARGET_MS, *(d["timing"]["ms_median"] for _, d in timed)) / 1.5 <= t
+                 <= 1.5 * max(PAPER_FAST_MS, *(d["timing"]["ms_median"] for _, d in timed))]
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([str(t) for t in ticks])
+        ax.minorticks_off()
         ax.set_xlabel("median ms per 640x480 image, one CPU core")
         ax.set_ylabel(ylabel)
         ax.set_ylim(0, 100)
@@ -108,3 +114,18 @@ def plot(record, path):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+if __name__ == "__main__":
+    # re-render the table and the plot of a benchmark.json: benchmark_report.py results/benchmark/benchmark.json
+    import json
+    import os
+    import sys
+
+    path = sys.argv[1]
+    with open(path) as f:
+        rec = json.load(f)
+    folder = os.path.dirname(os.path.abspath(path))
+    with open(os.path.join(folder, "benchmark.md"), "w") as f:
+        f.write(rec["table"])
+    plot(rec, os.path.join(folder, "benchmark.png"))
