@@ -31,10 +31,14 @@ from .config import add_facecraft_config
 from .data.image_io import DEFAULT_MAX_PIXELS, ImageLoadError, convert_image, load_image
 from .model_zoo import get_config, list_models
 
-try:  # weights-only loading (never unpickles code), where the engine provides it
-    from .engine import FaceCraftCheckpointer as _Checkpointer
-except ImportError:  # pragma: no cover
-    from detectron2.checkpoint import DetectionCheckpointer as _Checkpointer
+
+def _checkpointer(model):
+    """The engine's weights-only checkpointer (never unpickles code), imported when needed."""
+    try:
+        from .engine import FaceCraftCheckpointer as cls
+    except ImportError:  # pragma: no cover  (older trees without it)
+        from detectron2.checkpoint import DetectionCheckpointer as cls
+    return cls(model)
 
 __all__ = ["FaceDetections", "FaceDetector", "PRESETS", "resolve_model_name"]
 
@@ -201,7 +205,7 @@ class FaceDetector:
             path = PathManager.get_local_path(cfg.MODEL.WEIGHTS)
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"weights {cfg.MODEL.WEIGHTS!r} do not exist")
-            _Checkpointer(self.model).load(path)
+            _checkpointer(self.model).load(path)
         self.is_cascade = arch == CASCADE_ARCH
         self.input_format = cfg.INPUT.FORMAT
         self.aug = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)

@@ -124,7 +124,7 @@ class _Run:
     def images(self, sources):
         batch = []
         bar = tqdm(sources, desc="images", unit="img", file=sys.stderr,
-                   disable=len(sources) < 2 or None)
+                   disable=len(sources) < 2 or None)  # folders, on terminals only
         for src in bar:
             def load(src=src):
                 batch.append((src, self.detector.load(src.path)))
@@ -139,7 +139,7 @@ class _Run:
         frames_out, sink = [], None
         frames = VideoFrames(src, max_frames=self.args.max_frames)
         bar = tqdm(total=len(frames) or None, desc=os.path.basename(src.rel), unit="frame",
-                   file=sys.stderr)
+                   file=sys.stderr, disable=None)  # shown on terminals only
         try:
             for index, frame in frames:
                 faces = self.detector.detect(frame, format="BGR")

@@ -44,7 +44,7 @@ def _build_torch_model(model, config_file=None, weights=None):
 
     from ..config import add_facecraft_config
     from ..model_zoo import get_config
-    from ..predictor import _Checkpointer, resolve_model_name
+    from ..predictor import _checkpointer, resolve_model_name
 
     if config_file:
         cfg = get_cfg()
@@ -62,7 +62,7 @@ def _build_torch_model(model, config_file=None, weights=None):
         raise FileNotFoundError(f"weights {cfg.MODEL.WEIGHTS!r} of {name} do not exist")
     cfg.MODEL.WEIGHTS = path
     net = build_model(cfg).eval()
-    _Checkpointer(net).load(path)
+    _checkpointer(net).load(path)
     return net, cfg, path, name
 
 
