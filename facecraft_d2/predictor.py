@@ -261,21 +261,37 @@ class FaceDetector:
         """
         return self.detect_batch([image], format=format)[0]
 
-    def detect_batch(self, images, format="BGR"):
+    def detect_batch(self, images, format="BGR", on_error="raise"):
         """
         Detect faces in many images, ``batch_size`` per model call (cascades run stages 2
         and 3 on the crops of the whole batch at once).
 
+        Args:
+            images (list): paths, PIL images or arrays (see :meth:`detect`).
+            format (str): channel order of the arrays, "BGR" or "RGB".
+            on_error (str): "raise": the first unreadable input raises; "skip": its entry in
+                the result is an :class:`ImageLoadError` (naming the file) and the others
+                are detected.
         Returns:
-            list[FaceDetections], in the order of ``images``.
+            list[FaceDetections] (or ImageLoadError with "skip"), in the order of ``images``.
         Raises:
-            ImageLoadError: for the first unreadable input (load them one by one with
-                :meth:`detect` to skip bad files, as ``facecraft detect`` does).
+            ImageLoadError: with ``on_error="raise"``, for the first unreadable input.
         """
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         results = []
         for start in range(0, len(images), self.batch_size):
-            loaded = [self.load(im, format) for im in images[start:start + self.batch_size]]
-            results.extend(self.detect_loaded(loaded))
+            chunk, loaded = [], []
+            for im in images[start:start + self.batch_size]:
+                try:
+                    loaded.append(self.load(im, format))
+                    chunk.append(None)
+                except ImageLoadError as e:
+                    if on_error == "raise":
+                        raise
+                    chunk.append(e)
+            found = iter(self.detect_loaded(loaded))
+            results.extend(err if err is not None else next(found) for err in chunk)
         return results
 
     def detect_loaded(self, loaded):

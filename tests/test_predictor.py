@@ -69,6 +69,15 @@ def test_batch_matches_single(detector, photo):
         np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)
 
 
+def test_batch_skips_bad_files(detector, photo, tmp_path):
+    bad = write_bad_image("truncated_jpeg", str(tmp_path))
+    with pytest.raises(ImageLoadError, match="truncated"):
+        detector.detect_batch([photo, bad])
+    out = detector.detect_batch([bad, photo], on_error="skip")
+    assert isinstance(out[0], ImageLoadError) and out[0].path == bad
+    assert isinstance(out[1], FaceDetections) and out[1].source == photo and len(out[1]) > 0
+
+
 def test_default_predictor_convention(detector, photo):
     out = detector(_bgr(photo))
     assert set(out) == {"instances"}
