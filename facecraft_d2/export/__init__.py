@@ -100,9 +100,20 @@ def onnx_export_dir(model, config_file=None, weights=None):
     if model and os.path.isfile(os.path.join(str(model), EXPORT_MANIFEST)):
         return str(model)
     if config_file:
+        from detectron2.config import get_cfg
+        from detectron2.utils.file_io import PathManager
+
+        from ..config import add_facecraft_config
+
+        cfg = get_cfg()
+        add_facecraft_config(cfg)
+        cfg.merge_from_file(config_file)
+        path = PathManager.get_local_path(weights or cfg.MODEL.WEIGHTS)
         name = os.path.splitext(os.path.basename(config_file))[0]
         out_dir = os.path.join(default_cache_dir(), name)
-        return export_model(out_dir=out_dir, config_file=config_file, weights=weights)
+        if not os.path.isfile(path) or stale_export(out_dir, path, cfg):
+            export_model(out_dir=out_dir, config_file=config_file, weights=weights)
+        return out_dir
     from ..model_zoo import get_checkpoint_path
     from ..predictor import resolve_model_name
 
