@@ -19,8 +19,11 @@ from fuzz_support import FUZZ, mutated, write
 load = load_wider_ground_truth.__wrapped__  # without the cache: each example is a new file
 
 box = st.lists(st.integers(0, 900), min_size=4, max_size=4)
-image = st.lists(box, max_size=4).flatmap(
-    lambda faces: st.tuples(st.just(faces), st.tuples(*[st.sets(st.integers(1, len(faces))) if faces else st.just(set())] * 3))
+image = st.lists(box, max_size=4).flatmap(  # (faces, the 1-based indices of each setting)
+    lambda faces: st.tuples(
+        st.just(faces),
+        st.tuples(*[st.sets(st.integers(1, len(faces))) if faces else st.just(set())] * 3),
+    )
 )
 events = st.lists(st.lists(image, min_size=1, max_size=3), min_size=1, max_size=3)
 
@@ -77,7 +80,8 @@ def test_valid_ground_truth_loads_completely(gt_dir, events):
        offset=st.sampled_from([-1, 1, 1000]))
 def test_out_of_range_face_indices_are_an_error(gt_dir, events, offset):
     write_wider_mat(gt_dir, events, index_offset=offset)
-    shifted = [i + offset for imgs in events for faces, lists in imgs for i in lists[0] if not 1 <= i + offset <= len(faces)]
+    shifted = [i + offset for imgs in events for faces, lists in imgs for i in lists[0]
+               if not 1 <= i + offset <= len(faces)]
     if shifted:  # an index outside 1..G must not wrap around silently
         assert _outcome(gt_dir) is None
 
