@@ -33,6 +33,7 @@ import importlib.util  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import platform  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections import OrderedDict  # noqa: E402
@@ -154,6 +155,20 @@ def machine_info():
                        versions=versions)
 
 
+def git_state():
+    """The commit benchmarked and the files changed since (a dirty tree is not that commit)."""
+    def git(*cmd):
+        try:
+            return subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True,
+                                  timeout=30).stdout
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    changed = [line[3:] for line in git("status", "--porcelain", "--", "facecraft_d2", "configs",
+                                        "tools").splitlines()]
+    return OrderedDict(commit=git("rev-parse", "HEAD").strip() or None, changed_files=changed)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -190,6 +205,7 @@ def main(args):
     keys = [k.strip() for k in args.datasets.split(",") if k.strip()]
     datasets = benchmark_datasets(keys, args.max_eval_images, args.wider_step) if keys else {}
 
+    load_at_start = list(os.getloadavg())
     core, all_cores = pin_to_one_core(args.core)
     logger.info("timing on core %d of %s, torch threads %d", core, sorted(all_cores), torch.get_num_threads())
     fallback = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
@@ -230,7 +246,10 @@ def main(args):
 
     record = OrderedDict(
         machine=machine_info(),
-        settings=OrderedDict(core=core, num_images=len(images), repeats=args.repeats,
+        git=git_state(),
+        settings=OrderedDict(core=core, load_avg_at_start=load_at_start,
+                             omp_env={k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")},
+                             num_images=len(images), repeats=args.repeats,
                              warmup=args.warmup, image_size=[640, 480], datasets=dict(datasets),
                              wider_step=args.wider_step, max_eval_images=args.max_eval_images,
                              timing_images=[os.path.relpath(f, os.environ.get("DETECTRON2_DATASETS", "/"))

@@ -58,10 +58,12 @@ def format_table(record, peers):
             trows, ["mode", "threads", "batch", "images", "images/s"], tablefmt="github"))
 
     s, m = record["settings"], record["machine"]
+    load = "load average {}{:.1f} at the end".format(
+        "{:.1f} at the start, ".format(s["load_avg_at_start"][0]) if s.get("load_avg_at_start") else "",
+        m["load_avg_1_5_15"][0])
     notes = ["Latency: {} VGA (640x480) photos x {} rounds after {} warm-up calls, one thread, "
-             "pinned to core {} of a {}-core {} (load average {:.1f} at the end).".format(
-                 s["num_images"], s["repeats"], s["warmup"], s["core"], m["cpu_count"], m["cpu"],
-                 m["load_avg_1_5_15"][0]),
+             "pinned to core {} of a {}-core {} ({}).".format(
+                 s["num_images"], s["repeats"], s["warmup"], s["core"], m["cpu_count"], m["cpu"], load),
              "'x vs P': P's median time over this detector's (> 1: faster than P). "
              "min face 'none': the detector has no minimum face size setting (single scale)."]
     notes += ["{} not available: {}".format(d["label"], d.get("reason", ""))

@@ -66,7 +66,8 @@ def test_benchmark_smoke(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     record = json.loads((out / "benchmark.json").read_text())  # strict JSON (no NaN)
-    assert set(record) == {"machine", "settings", "detectors", "throughput", "table"}
+    assert set(record) == {"machine", "git", "settings", "detectors", "throughput", "table"}
+    assert isinstance(record["git"]["changed_files"], list)
     assert record["machine"]["cpu_count"] >= 1 and record["machine"]["cpu"]
     assert record["settings"]["num_images"] == 2 and record["settings"]["image_size"] == [640, 480]
     assert list(record["detectors"]) == DETECTORS
