@@ -8,8 +8,9 @@ dataset (e.g. fddb_fold_01, widerface_val, afw_test) or a benchmark key: 'fddb' 
 1-5 as one evaluation, as in MODEL_ZOO.md), 'wider' (widerface_val), 'heldout'.
 
 Writes into --out/<dataset>/: for FDDB the ROC plot (fddb_roc.png), DiscROC.txt / ContROC.txt
-and the official detection file fddb_dets.txt; for WIDER FACE the PR plot and per-image
-detection files; for AFW the PR plot; plus results.json with every number and the timing.
+and the official detection file fddb_dets.txt; for WIDER FACE the easy / medium / hard PR plot
+(widerface_pr.png) and the per-image prediction files of the official format; for AFW-protocol
+sets the PR plot; plus --out/results.json with every number and the timing.
 
 Examples:
   facecraft eval --dataset fddb --model cascade_joint --out output/eval
@@ -58,7 +59,31 @@ def _dataset_names(keys, max_images):
     return names
 
 
+def plot_wider_pr(path, curves, title):
+    """
+    Save the WIDER FACE precision-recall curves (easy / medium / hard) as a PNG.
+
+    Args:
+        curves (dict): setting -> {"precision" (T,), "recall" (T,), "ap"}, as kept in
+            ``WiderFaceEvaluator.curves``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for setting, c in curves.items():
+        ax.plot(c["recall"], c["precision"], label=f"{setting} (AP {100 * c['ap']:.1f})")
+    ax.set(xlabel="Recall", ylabel="Precision", xlim=(0, 1), ylim=(0, 1.01), title=title)
+    ax.grid(True)
+    ax.legend(loc="lower left")
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
 def run(args):
+    from ..engine import build_face_evaluator
     from ..evaluation.run import evaluate_model
     from ..predictor import FaceDetector
 
@@ -70,7 +95,20 @@ def run(args):
     cfg.defrost()
     cfg.DATALOADER.NUM_WORKERS = 0
     cfg.freeze()
-    results = evaluate_model(detector.model, cfg, names, output_dir=args.out)
+    evaluators = {}
+
+    def build_evaluator(cfg, name, folder):
+        evaluators[name] = build_face_evaluator(cfg, name, folder)
+        return evaluators[name]
+
+    results = evaluate_model(detector.model, cfg, names, output_dir=args.out,
+                             build_evaluator=build_evaluator)
+    for name, evaluator in evaluators.items():
+        curves = getattr(evaluator, "curves", None)  # WIDER FACE keeps its PR curves
+        if curves:
+            os.makedirs(os.path.join(args.out, name), exist_ok=True)
+            plot_wider_pr(os.path.join(args.out, name, "widerface_pr.png"), curves,
+                          f"{name} ({detector.name})")
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "results.json"), "w", encoding="utf-8") as f:
         json.dump({"model": detector.name, "results": results}, f, indent=2, default=float)

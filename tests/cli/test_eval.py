@@ -23,3 +23,12 @@ def test_eval_unknown_dataset_is_one_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("facecraft eval: error: ") and "no_such_set" in err
     assert "Traceback" not in err
+
+
+def test_eval_wider_writes_pr_plot_and_official_files(datasets_root, tmp_path, capsys):
+    out = tmp_path / "eval"
+    assert main(["eval", "--dataset", "wider", "--max-images", "2", "--out", str(out)]) == 0
+    (name, res), = json.loads((out / "results.json").read_text())["results"].items()
+    assert set(res["widerface"]) == {"easy", "medium", "hard"}
+    assert (out / name / "widerface_pr.png").stat().st_size > 1000
+    assert any((out / name / "widerface_predictions").rglob("*.txt"))
