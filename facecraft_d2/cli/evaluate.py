@@ -84,6 +84,7 @@ def plot_wider_pr(path, curves, title):
 
 def run(args):
     from ..engine import build_face_evaluator
+    from ..evaluation import WiderFaceEvaluator
     from ..evaluation.run import evaluate_model
     from ..predictor import FaceDetector
 
@@ -105,7 +106,7 @@ def run(args):
                              build_evaluator=build_evaluator)
     for name, evaluator in evaluators.items():
         curves = getattr(evaluator, "curves", None)  # WIDER FACE keeps its PR curves
-        if curves:
+        if isinstance(evaluator, WiderFaceEvaluator) and curves:
             os.makedirs(os.path.join(args.out, name), exist_ok=True)
             plot_wider_pr(os.path.join(args.out, name, "widerface_pr.png"), curves,
                           f"{name} ({detector.name})")
