@@ -91,6 +91,19 @@ def malloc_trimmer():
         return None
 
 
+def set_mmap_threshold(num_bytes):
+    """
+    glibc ``mallopt(M_MMAP_THRESHOLD, num_bytes)``, like starting Python with
+    ``MALLOC_MMAP_THRESHOLD_=<num_bytes>``: blocks from this size up are mapped and given back
+    to the OS when freed, and glibc's dynamic threshold (which lets freed large blocks pile up
+    in the heap) is switched off. Returns whether it was applied.
+    """
+    try:
+        return bool(ctypes.CDLL("libc.so.6").mallopt(-3, int(num_bytes)))  # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        return False
+
+
 def soak(model, files, num_images, warmup, every, max_side=0, log=print, after_image=None):
     """
     Detect faces in ``num_images`` images cycled from ``files`` and sample RSS.
@@ -166,11 +179,14 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--malloc-trim", action="store_true",
                         help="call glibc malloc_trim(0) after each image")
+    parser.add_argument("--mmap-threshold-kb", type=int, default=0,
+                        help="set glibc's M_MMAP_THRESHOLD to this many KiB first (0: default)")
     parser.add_argument("--json", default="", help="write the figures to this JSON file")
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE overrides")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
+    mmap_threshold = args.mmap_threshold_kb > 0 and set_mmap_threshold(args.mmap_threshold_kb * 1024)
     root = os.environ.get("DETECTRON2_DATASETS", "datasets")
     dirs = args.image_dir or [os.path.join(root, d) for d in DEFAULT_IMAGE_DIRS]
     files = spread(list_images(dirs), args.distinct)
@@ -183,6 +199,7 @@ def main(argv=None):
     print(f"memory soak: {args.images} images cycled from {len(files)} files in {dirs}; "
           f"model {args.config_file} ({args.weights}); warm-up {args.warmup}; max image side "
           f"{args.max_image_side or 'original'}; malloc_trim {args.malloc_trim}; "
+          f"mmap threshold {args.mmap_threshold_kb or 'default'} KiB; "
           f"rss {rss_mb():.1f} MiB")
     trim = malloc_trimmer() if args.malloc_trim else None
     if args.malloc_trim and trim is None:
@@ -191,7 +208,8 @@ def main(argv=None):
                after_image=trim)
     res.update(config=args.config_file, weights=args.weights, max_growth_mb=args.max_growth_mb,
                max_image_side=args.max_image_side, distinct_files=len(files),
-               malloc_trim=trim is not None)
+               malloc_trim=trim is not None,
+               mmap_threshold_kb=args.mmap_threshold_kb if mmap_threshold else 0)
     res["verdict"] = "PASS" if res["growth_mb"] <= args.max_growth_mb else "FAIL"
     print(f"images: {res['images']} ({res['distinct_files']} distinct), faces found: {res['faces']}")
     print(f"rss after warm-up ({args.warmup} images): {res['rss_after_warmup']:.1f} MiB")
