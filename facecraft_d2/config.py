@@ -117,7 +117,9 @@ def add_facecraft_config(cfg):
     _C.MODEL.FACECRAFT.TEST.SCORE_THRESHOLDS = [0.3, 0.1, 0.05]
     # Response-map max pooling kernel after x12 (paper: 2, about NMS at IoU 0.5; 1 = off).
     _C.MODEL.FACECRAFT.TEST.POOL_KERNEL = 2
-    # "accurate": resize each box to 24/48 px; "fast": crop it from the pyramid (paper 6.5).
+    # Crops for x24/x48 (paper 6.5): "accurate" resizes each box from the image; "fast"
+    # resamples it from the pyramid level just large enough; "copy" copies 24/48 px from the
+    # nearest pyramid level without resampling (the paper's literal fast mode).
     _C.MODEL.FACECRAFT.TEST.CROP_MODE = "accurate"
     # At most this many x12 proposals per image go to x24 (the highest-scoring).
     _C.MODEL.FACECRAFT.TEST.MAX_PROPOSALS = 2000

@@ -127,9 +127,23 @@ def test_pyramid_and_crops():
     assert accurate.shape == (2, 3, 24, 24)
     assert accurate[0].mean() > 250 and accurate[1].max() == 0
     levels = [(1.2, torch.nn.functional.interpolate(image[None], scale_factor=1.2)[0]), (1.0, image)]
-    fast = crop_from_pyramid(levels, boxes, 24)
-    assert fast.shape == (2, 3, 24, 24)
-    assert fast[0, :, 6:18, 6:18].min() == 255 and fast[1].max() == 0
+    for resample in (True, False):  # "fast" and the paper's literal "copy"
+        fast = crop_from_pyramid(levels, boxes, 24, resample=resample)
+        assert fast.shape == (2, 3, 24, 24)
+        assert fast[0, :, 6:18, 6:18].min() == 255 and fast[1].max() == 0
+    # "fast" matches the box exactly: the same crop as "accurate" on a smooth image
+    ramp = torch.linspace(0, 255, 100).expand(3, 100, 100).clone()
+    box = torch.tensor([[10.0, 20.0, 58.0, 68.0]])  # 48 px: level 0.5 makes it 24 px
+    half = torch.nn.functional.interpolate(ramp[None], scale_factor=0.5, mode="bilinear",
+                                           antialias=True)[0]
+    fast = crop_from_pyramid([(1.0, ramp), (0.5, half)], box, 24)
+    torch.testing.assert_close(fast, crop_resized(ramp, box, 24), atol=3.0, rtol=0)
+    # "copy": a box half outside the level gets zeros there, the level's pixels inside
+    noise = torch.rand(3, 100, 100) + 1.0
+    edge = crop_from_pyramid([(1.0, noise)], torch.tensor([[-12.0, 88.0, 12.0, 112.0]]), 24,
+                             resample=False)
+    assert edge[0, :, :, :12].max() == 0 and edge[0, :, 12:, :].max() == 0
+    torch.testing.assert_close(edge[0, :, :12, 12:], noise[:, 88:, :12])
 
 
 def test_seeded_joint_loss_regression():
@@ -185,7 +199,7 @@ def test_inference_returns_instances_in_output_size():
                                        "MODEL.FACECRAFT.TEST.MAX_PROPOSALS": 50,
                                        "MODEL.FACECRAFT.TEST.MIN_FACE_SIZE": 40}))
     model.eval()
-    for mode in ("accurate", "fast"):
+    for mode in ("accurate", "fast", "copy"):
         model.crop_mode = mode
         out = model([{"image": torch.randint(0, 255, (3, 120, 160), dtype=torch.uint8), "height": 240, "width": 320},
                      {"image": torch.randint(0, 255, (3, 90, 90), dtype=torch.uint8)}])

@@ -10,7 +10,6 @@ from .pyramid import (
     response_map_pool,
     square_boxes,
     suppress_contained,
-    upper_scales,
 )
 
 __all__ = [
@@ -27,5 +26,4 @@ __all__ = [
     "square_boxes",
     "suppress_contained",
     "threshold_masks",
-    "upper_scales",
 ]

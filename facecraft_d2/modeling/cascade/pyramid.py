@@ -17,7 +17,6 @@ __all__ = [
     "square_boxes",
     "crop_resized",
     "crop_from_pyramid",
-    "upper_scales",
     "suppress_contained",
 ]
 
@@ -113,16 +112,27 @@ def crop_resized(image, boxes, size):
                      aligned=True)
 
 
-def crop_from_pyramid(levels, boxes, size):
+def crop_from_pyramid(levels, boxes, size, resample=True):
     """
-    "Fast" crops (section 6.5): instead of resizing each box, take a size x size patch,
-    centred on the box, from the pyramid level whose scale brings the box closest to ``size``
-    pixels. The levels are already resized images, so the crops are plain indexing.
+    "Fast" crops (section 6.5): instead of resizing each box from the full image, take it
+    from a pyramid level, which is already resized.
+
+    * ``resample=True``: from the smallest level on which the box still spans at least
+      ``size`` pixels (the top level if none), bilinearly resampled to size x size
+      (``roi_align``, 2x2 samples per output pixel): the box is matched exactly, and the
+      level is at most one pyramid step larger than needed, so no aliasing.
+    * ``resample=False`` (the paper's literal version): a size x size patch centred on the
+      box, copied without resampling from the level whose scale brings the box closest to
+      ``size`` pixels (the box's scale is then off by up to half a pyramid step).
+
+    Zeros outside the level.
 
     Args:
-        levels (list[tuple[float, Tensor]]): (scale, (C, H_s, W_s) image) pairs.
+        levels (list[tuple[float, Tensor]]): (scale, (C, H_s, W_s) image) pairs, scales
+            decreasing.
         boxes (Tensor): (K, 4) square XYXY boxes in original image coordinates.
         size (int): output side (24 or 48).
+        resample (bool): see above.
     Returns:
         Tensor: (K, C, size, size).
     """
@@ -133,32 +143,28 @@ def crop_from_pyramid(levels, boxes, size):
         return out
     scales = boxes.new_tensor([s for s, _ in levels])
     want = size / (boxes[:, 2] - boxes[:, 0]).clamp(min=1e-3)
-    level_idx = (torch.log(want)[:, None] - torch.log(scales)[None]).abs().argmin(dim=1)
+    if resample:  # last level with scale >= want (levels decrease), else the top one
+        level_idx = ((scales[None] >= want[:, None] * (1 - 1e-6)).sum(dim=1) - 1).clamp(min=0)
+    else:
+        level_idx = (torch.log(want)[:, None] - torch.log(scales)[None]).abs().argmin(dim=1)
     ar = torch.arange(size, device=boxes.device)
     for li in level_idx.unique().tolist():
         sel = (level_idx == li).nonzero()[:, 0]
         scale, img = levels[li]
-        padded = F.pad(img, (size, size, size, size))
+        if resample:
+            rois = torch.cat([boxes.new_zeros((len(sel), 1)), boxes[sel] * scale], dim=1)
+            out[sel] = roi_align(img[None], rois, (size, size), spatial_scale=1.0,
+                                 sampling_ratio=2, aligned=True)
+            continue
+        h, w = img.shape[-2:]
         cx = (boxes[sel, 0] + boxes[sel, 2]) / 2 * scale
         cy = (boxes[sel, 1] + boxes[sel, 3]) / 2 * scale
-        x0 = (torch.round(cx - size / 2).long() + size).clamp(0, padded.shape[2] - size)
-        y0 = (torch.round(cy - size / 2).long() + size).clamp(0, padded.shape[1] - size)
-        rows = (y0[:, None] + ar[None])[:, :, None]  # (n, size, 1)
-        cols = (x0[:, None] + ar[None])[:, None, :]  # (n, 1, size)
-        out[sel] = padded[:, rows, cols].permute(1, 0, 2, 3)
+        rows = torch.round(cy - size / 2).long()[:, None] + ar[None]  # (n, size)
+        cols = torch.round(cx - size / 2).long()[:, None] + ar[None]
+        inside = (((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :])
+        patch = img[:, rows.clamp(0, h - 1)[:, :, None], cols.clamp(0, w - 1)[:, None, :]]
+        out[sel] = patch.permute(1, 0, 2, 3) * inside[:, None]
     return out
-
-
-def upper_scales(base_scale, factor, max_scale):
-    """
-    Scales above the pyramid's first level (base_scale / factor**j, j >= 1) up to the first
-    one reaching ``max_scale``: the extra levels that fast crops of the smallest faces need.
-    """
-    extra, s = [], base_scale
-    while s < max_scale * (1 - 1e-6):
-        s /= factor
-        extra.append(s)
-    return extra
 
 
 def suppress_contained(boxes, scores, thresh):

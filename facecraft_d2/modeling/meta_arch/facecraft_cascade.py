@@ -38,7 +38,6 @@ from ..cascade import (
     square_boxes,
     suppress_contained,
     threshold_masks,
-    upper_scales,
 )
 
 __all__ = ["FaceCraftCascade"]
@@ -98,7 +97,9 @@ class FaceCraftCascade(nn.Module):
             pyramid_factor (float): scale ratio between pyramid levels.
             test_thresholds (tuple[float]): face probability to pass each test stage.
             pool_kernel (int): response-map max-pooling kernel (1 disables it).
-            crop_mode (str): "accurate" (resize each box) or "fast" (crop from the pyramid).
+            crop_mode (str): "accurate" (resize each box from the image), "fast" (resample it
+                from the pyramid level just large enough) or "copy" (copy it from the
+                nearest pyramid level without resampling, the paper's literal fast mode).
             max_proposals (int): at most this many stage-1 boxes per image (highest scores).
             stage_nms_thresh (float): NMS IoU applied per image to the boxes leaving stages
                 x12 and x24, across pyramid levels (1.0 disables it; the paper relies on
@@ -129,8 +130,8 @@ class FaceCraftCascade(nn.Module):
         for b in self.frozen_branches:
             for m in self.net.branch_modules(b):
                 m.requires_grad_(False)
-        if crop_mode not in ("accurate", "fast"):
-            raise ValueError(f"crop_mode must be 'accurate' or 'fast', got {crop_mode!r}")
+        if crop_mode not in ("accurate", "fast", "copy"):
+            raise ValueError(f"crop_mode must be 'accurate', 'fast' or 'copy', got {crop_mode!r}")
         self.min_face, self.pyramid_factor = min_face, pyramid_factor
         self.test_thresholds, self.pool_kernel = tuple(test_thresholds), pool_kernel
         self.crop_mode, self.max_proposals = crop_mode, max_proposals
@@ -259,12 +260,17 @@ class FaceCraftCascade(nn.Module):
         return levels, self._regress(boxes, deltas), scores
 
     def _crops(self, image, levels, boxes, size):
-        if self.crop_mode == "accurate":
+        """
+        (K, 3, size, size) crops of the (K, 4) square boxes of one image: "accurate" resizes
+        each box from the image; "fast" resamples it from the pyramid level (or the image
+        itself, scale 1) just large enough; "copy" copies size x size pixels from the level
+        nearest in scale (the paper's literal fast mode). See :func:`crop_from_pyramid`.
+        """
+        if self.crop_mode == "accurate" or len(boxes) == 0:
             return crop_resized(image, boxes, size)
-        want = float((size / (boxes[:, 2] - boxes[:, 0]).clamp(min=1e-3)).max()) if len(boxes) else 0
-        extra = [(s, resize_image(image, s)) for s in upper_scales(levels[0][0], self.pyramid_factor, want)]
-        levels[:0] = extra[::-1]  # keep decreasing order, cache for the next stage
-        return crop_from_pyramid(levels, boxes, size)
+        if levels[0][0] < 1.0:
+            levels = [(1.0, image)] + levels
+        return crop_from_pyramid(levels, boxes, size, resample=self.crop_mode == "fast")
 
     def detect(self, images):
         """
