@@ -62,7 +62,7 @@ logger = logging.getLogger("facecraft_d2.benchmark")
 DETECTORS = OrderedDict([
     ("facecraft_fast", ("zoo:cascade_joint:configs/cascade/joint_fast.yaml", "FaceCraft fast")),
     ("facecraft_accurate", ("zoo:cascade_joint:configs/cascade/joint.yaml", "FaceCraft accurate")),
-    ("rcnn", ("zoo:rcnn", "RPN + Fast R-CNN (joint)")),
+    ("rcnn", ("zoo:rcnn_two_step", "RPN + Fast R-CNN (joint)")),
     ("mtcnn", ("mtcnn", "MTCNN")),
     ("haar", ("haar", "OpenCV Haar")),
     ("yunet", ("yunet", "YuNet")),
