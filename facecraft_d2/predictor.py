@@ -45,20 +45,51 @@ __all__ = ["FaceDetections", "FaceDetector", "PRESETS", "resolve_model_name"]
 logger = logging.getLogger(__name__)
 
 CASCADE_ARCH = "FaceCraftCascade"
+CASCADE_FAST_PRESET = "cascade/joint_fast.yaml"
+"""The cascade's fast preset: the test settings this config adds to its base (crop mode,
+proposals, thresholds), so that ``preset="fast"`` always matches the shipped fast config."""
 PRESETS = {
     CASCADE_ARCH: {
         "accurate": ["MODEL.FACECRAFT.TEST.CROP_MODE", "accurate"],
-        "fast": ["MODEL.FACECRAFT.TEST.CROP_MODE", "fast"],
+        "fast": CASCADE_FAST_PRESET,
     },
     "RPN-based": {
         "accurate": [],
         "fast": ["MODEL.RPN.PRE_NMS_TOPK_TEST", "300", "MODEL.RPN.POST_NMS_TOPK_TEST", "100"],
     },
 }
-"""Preset name -> config overrides (KEY VALUE list), for the cascade and for every other
-(RPN-based: GeneralizedRCNN, JointRCNN, ...) meta-architecture. "fast" is the paper's fast
-mode for cascades (crops from the pyramid, section 6.5) and fewer proposals for R-CNN models;
-"accurate" keeps the model's own config."""
+"""Preset name -> config overrides (KEY VALUE list, or a config under ``configs/`` whose own
+keys are applied), for the cascade and for every other (RPN-based: GeneralizedRCNN,
+JointRCNN, ...) meta-architecture. "fast" is the paper's fast mode for cascades (crops from
+the pyramid, section 6.5, with the settings of ``configs/cascade/joint_fast.yaml``) and fewer
+proposals for R-CNN models; "accurate" resizes each crop (cascades) and otherwise keeps the
+model's own config."""
+
+
+def _preset_opts(arch, preset):
+    """KEY VALUE list of a preset (see :data:`PRESETS`)."""
+    presets = PRESETS[CASCADE_ARCH if arch == CASCADE_ARCH else "RPN-based"]
+    if preset not in presets:
+        raise ValueError(f"preset must be one of {sorted(presets)}, got {preset!r}")
+    opts = presets[preset]
+    if not isinstance(opts, str):
+        return list(opts)
+    import yaml
+
+    from .model_zoo import get_config_file
+
+    with open(get_config_file(opts), encoding="utf-8") as f:
+        own = yaml.safe_load(f) or {}
+    own.pop("_BASE_", None)
+
+    def flatten(node, prefix=""):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                yield from flatten(value, prefix + key + ".")
+            else:
+                yield from (prefix + key, value)
+
+    return list(flatten(own))
 
 
 def resolve_model_name(name):
@@ -179,10 +210,7 @@ class FaceDetector:
             cfg = get_config(self.name)
         arch = cfg.MODEL.META_ARCHITECTURE
         if preset is not None:
-            presets = PRESETS[CASCADE_ARCH if arch == CASCADE_ARCH else "RPN-based"]
-            if preset not in presets:
-                raise ValueError(f"preset must be one of {sorted(presets)}, got {preset!r}")
-            cfg.merge_from_list(presets[preset])
+            cfg.merge_from_list(_preset_opts(arch, preset))
         if min_face is not None and arch == CASCADE_ARCH:
             cfg.MODEL.FACECRAFT.TEST.MIN_FACE_SIZE = float(min_face)
         cfg.merge_from_list(list(opts))

@@ -89,9 +89,19 @@ def test_default_predictor_convention(detector, photo):
 
 
 def test_settings_reach_the_model():
+    from detectron2.config import get_cfg
+
+    from facecraft_d2 import add_facecraft_config
+    from facecraft_d2.model_zoo import get_config_file
+
     det = FaceDetector("cascade_joint", min_face=40, preset="fast", score_threshold=0.7)
     assert det.model.min_face == 40 and det.model.crop_mode == "fast"
     assert det.cfg.MODEL.FACECRAFT.TEST.MIN_FACE_SIZE == 40 and det.min_face == 40
+    fast = get_cfg()  # the preset is the shipped fast config's test settings
+    add_facecraft_config(fast)
+    fast.merge_from_file(get_config_file("cascade/joint_fast.yaml"))
+    fast.MODEL.FACECRAFT.TEST.MIN_FACE_SIZE = 40
+    assert det.cfg.MODEL.FACECRAFT.TEST == fast.MODEL.FACECRAFT.TEST
     assert FaceDetector("cascade_joint", preset="accurate").model.crop_mode == "accurate"
     with pytest.raises(ValueError, match="preset"):
         FaceDetector("cascade_joint", preset="turbo")

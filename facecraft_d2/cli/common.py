@@ -33,8 +33,10 @@ def add_model_options(parser, detection=True):
                    help="smallest face searched, in pixels (default: the model's, 24 for the "
                         "cascades); smaller is slower")
     g.add_argument("--preset", choices=["accurate", "fast"], default=None,
-                   help="cascades: 'fast' crops from the image pyramid (paper section 6.5), "
-                        "'accurate' resizes each box (default: the model's config)")
+                   help="cascades: 'fast' crops from the image pyramid (paper section 6.5) "
+                        "with the settings of configs/cascade/joint_fast.yaml, 'accurate' "
+                        "resizes each box; R-CNN: 'fast' keeps 100 proposals (default: the "
+                        "model's config)")
     g.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
                    help="run the networks with PyTorch or with onnxruntime on the ONNX export "
                         "(cascades; exported into $FACECRAFT_CACHE on first use)")
