@@ -31,7 +31,9 @@ def add_parser(subparsers):
                    help="registered dataset or benchmark key (fddb, wider, heldout); repeatable")
     add_model_options(p, detection=False)
     p.add_argument("--preset", choices=["accurate", "fast"], default=None,
-                   help="cascades: the fast or accurate crop mode (default: the model's)")
+                   help="as 'facecraft detect --preset': cascades' fast mode "
+                        "(configs/cascade/joint_fast.yaml settings) or accurate crops "
+                        "(default: the model's config)")
     p.add_argument("--out", default="output/eval", metavar="DIR", help="output folder")
     p.add_argument("--max-images", type=int, default=None,
                    help="evaluate only the first N images of each dataset (quick check)")
