@@ -30,6 +30,7 @@ from detectron2.utils.file_io import PathManager
 from .config import add_facecraft_config
 from .data.image_io import DEFAULT_MAX_PIXELS, ImageLoadError, convert_image, load_image
 from .model_zoo import get_config, list_models
+from .utils import tune_allocator
 
 
 def _checkpointer(model):
@@ -173,8 +174,8 @@ class FaceDetector:
                 ``backend="onnxruntime"`` also a folder written by ``facecraft export``.
                 Ignored when ``config_file`` is given.
             config_file (str): a facecraft_d2 YAML config instead of a shipped model.
-            weights (str): weights for ``config_file`` (default: its ``MODEL.WEIGHTS``);
-                ``facecraft://<name>`` works too.
+            weights (str): weights for ``config_file`` or the shipped model's config (default:
+                the config's ``MODEL.WEIGHTS``); ``facecraft://<name>`` works too.
             score_threshold (float): minimum face probability returned by :meth:`detect`.
             min_face (float): smallest face to search, pixels (None: the config's, 24 for
                 the shipped cascades). Smaller is slower (a deeper pyramid).
@@ -185,7 +186,12 @@ class FaceDetector:
             max_pixels (int): larger images are downscaled to about this many pixels, and
                 the boxes mapped back to the full size (see :func:`load_image`).
             batch_size (int): images per model call in :meth:`detect_batch`.
+
+        Building a detector also fixes glibc's mmap threshold (:func:`facecraft_d2.utils.
+        tune_allocator`; unless ``MALLOC_MMAP_THRESHOLD_`` is set), which keeps resident memory
+        flat over thousands of images of varying sizes.
         """
+        tune_allocator()
         if backend not in ("torch", "onnxruntime"):
             raise ValueError(f"backend must be 'torch' or 'onnxruntime', got {backend!r}")
         self.score_threshold = float(score_threshold)
@@ -208,6 +214,8 @@ class FaceDetector:
         else:
             self.name = resolve_model_name(model)
             cfg = get_config(self.name)
+            if weights:
+                cfg.MODEL.WEIGHTS = weights
         arch = cfg.MODEL.META_ARCHITECTURE
         if preset is not None:
             cfg.merge_from_list(_preset_opts(arch, preset))

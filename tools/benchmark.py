@@ -41,9 +41,9 @@ from collections import OrderedDict  # noqa: E402
 import torch  # noqa: E402
 from matplotlib import cbook  # noqa: E402
 
-from detectron2.checkpoint import DetectionCheckpointer  # noqa: E402
 from detectron2.modeling import build_model  # noqa: E402
 
+from facecraft_d2.engine import FaceCraftCheckpointer  # noqa: E402
 from facecraft_d2.evaluation.run import benchmark_datasets, evaluate_model  # noqa: E402
 from facecraft_d2.evaluation.speed import (  # noqa: E402
     ModelDetectFn,
@@ -95,7 +95,7 @@ def build_zoo_model(model_name, preset=None, opts=()):
     cfg.MODEL.WEIGHTS, cfg.MODEL.DEVICE = weights, "cpu"
     cfg.freeze()
     model = build_model(cfg)
-    DetectionCheckpointer(model).load(weights)
+    FaceCraftCheckpointer(model).load(weights)
     return model.eval(), cfg
 
 

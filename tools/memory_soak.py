@@ -20,7 +20,6 @@ slope, MiB per 1,000 images), writes the figures as JSON with ``--json``, and ex
 status 1 on FAIL.
 """
 import argparse
-import ctypes
 import gc
 import glob
 import itertools
@@ -33,6 +32,7 @@ import cv2
 import torch
 
 from facecraft_d2.evaluation.run import build_eval_model
+from facecraft_d2.utils import DEFAULT_MMAP_THRESHOLD, malloc_trimmer, set_mmap_threshold
 
 DEFAULT_IMAGE_DIRS = ("FDDB/originalPics", "widerface/WIDER_val/images")
 
@@ -76,32 +76,6 @@ def slope_per_1000(samples):
     my = sum(y for _, y in samples) / n
     var = sum((x - mx) ** 2 for x, _ in samples)
     return 1000.0 * sum((x - mx) * (y - my) for x, y in samples) / var if var else 0.0
-
-
-def malloc_trimmer():
-    """
-    ``glibc``'s ``malloc_trim(0)`` as a callable (None elsewhere): it hands the freed parts of
-    the heap back to the OS. Inputs of varying sizes fragment glibc's heap, so without it RSS
-    can creep up even though nothing leaks (see docs/reliability.md).
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return lambda: libc.malloc_trim(0)
-    except (OSError, AttributeError):
-        return None
-
-
-def set_mmap_threshold(num_bytes):
-    """
-    glibc ``mallopt(M_MMAP_THRESHOLD, num_bytes)``, like starting Python with
-    ``MALLOC_MMAP_THRESHOLD_=<num_bytes>``: blocks from this size up are mapped and given back
-    to the OS when freed, and glibc's dynamic threshold (which lets freed large blocks pile up
-    in the heap) is switched off. Returns whether it was applied.
-    """
-    try:
-        return bool(ctypes.CDLL("libc.so.6").mallopt(-3, int(num_bytes)))  # -3: M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        return False
 
 
 def soak(model, files, num_images, warmup, every, max_side=0, log=print, after_image=None):
@@ -179,8 +153,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--malloc-trim", action="store_true",
                         help="call glibc malloc_trim(0) after each image")
-    parser.add_argument("--mmap-threshold-kb", type=int, default=0,
-                        help="set glibc's M_MMAP_THRESHOLD to this many KiB first (0: default)")
+    parser.add_argument("--mmap-threshold-kb", type=int, default=DEFAULT_MMAP_THRESHOLD // 1024,
+                        help="set glibc's M_MMAP_THRESHOLD to this many KiB first, as the "
+                        "facecraft command and FaceDetector do (0: glibc's dynamic default)")
     parser.add_argument("--json", default="", help="write the figures to this JSON file")
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE overrides")
     args = parser.parse_args(argv)
