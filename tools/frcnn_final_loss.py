@@ -29,4 +29,5 @@ def final_loss(run_dir, window=200):
 if __name__ == "__main__":
     for run in sys.argv[1:]:
         it, last, mean = final_loss(run)
-        print(f"{run}: iteration {it}: loss_cls + loss_box_reg = {last:.4f} (mean of the last 200 iterations {mean:.4f})")
+        print(f"{run}: iteration {it}: loss_cls + loss_box_reg = {last:.4f} "
+              f"(mean of the last 200 iterations {mean:.4f})")

@@ -33,7 +33,6 @@ def _run(train_net, config, *flags, opts):
 
 
 def test_two_step_training_chain_and_eval(datasets_root, tmp_path):
-    torch.set_num_threads(1)
     train_net, dump = _train_net(), _dump_proposals()
     rpn = str(tmp_path / "rpn")
     _run(train_net, "rpn.yaml", opts=TINY + ["OUTPUT_DIR", rpn])

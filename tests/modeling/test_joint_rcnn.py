@@ -12,8 +12,6 @@ from facecraft_d2.modeling import JointRCNN
 
 from rcnn_common import rcnn_cfg, synthetic_inputs
 
-torch.set_num_threads(1)
-
 
 def _model(*opts, config="Base-ZF-RCNN.yaml", seed=3):
     torch.manual_seed(seed)

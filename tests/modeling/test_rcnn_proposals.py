@@ -16,8 +16,6 @@ from facecraft_d2.data.proposals import compute_proposals, save_proposals
 
 from rcnn_common import rcnn_cfg
 
-torch.set_num_threads(1)
-
 
 def test_proposal_dump_load_round_trip(tmp_path):
     torch.manual_seed(5)
