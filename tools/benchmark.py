@@ -19,6 +19,7 @@ Writes ``benchmark.json``, ``benchmark.md`` and ``benchmark.png`` (speed vs accu
 ``--output`` (default results/benchmark), evaluator files to ``--work-dir``.
 """
 import os
+import tempfile
 
 # One OpenMP thread for every library that loads its own runtime (libfacedetection, torch),
 # and idle OpenMP threads that sleep instead of spinning: on a machine shared with other jobs,
@@ -57,10 +58,14 @@ from facecraft_d2.model_zoo import get_config, list_models  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 logger = logging.getLogger("facecraft_d2.benchmark")
 
-# name -> (spec, label). spec: "zoo:<shipped model>[:<preset config>]", or a peer of
-# facecraft_d2.peers. A shipped model missing from the model zoo is reported as not available.
+# name -> (spec, label). spec: "zoo:<shipped model>[:<preset config>]" (PyTorch),
+# "onnx:<shipped cascade>[:<preset config>]" (the same pipeline on its ONNX Runtime export), or
+# a peer of facecraft_d2.peers. A shipped model missing from the model zoo is reported as not
+# available.
 DETECTORS = OrderedDict([
     ("facecraft_fast", ("zoo:cascade_joint:configs/cascade/joint_fast.yaml", "FaceCraft fast")),
+    ("facecraft_fast_onnx", ("onnx:cascade_joint:configs/cascade/joint_fast.yaml",
+                             "FaceCraft fast, ONNX Runtime")),
     ("facecraft_accurate", ("zoo:cascade_joint:configs/cascade/joint.yaml", "FaceCraft accurate")),
     ("rcnn", ("zoo:rcnn_two_step", "RPN + Fast R-CNN (joint)")),
     ("mtcnn", ("mtcnn", "MTCNN")),
@@ -109,11 +114,18 @@ def build_detector(spec, num_workers=1):
     from facecraft_d2.evaluation.run import default_eval_cfg
     from facecraft_d2.peers import build_peer_detector
 
-    if spec.startswith("zoo:"):
-        name, _, preset = spec[len("zoo:"):].partition(":")
+    if spec.startswith(("zoo:", "onnx:")):
+        backend, _, rest = spec.partition(":")
+        name, _, preset = rest.partition(":")
         if name not in list_models():
             raise LookupError(f"the model zoo has no {name!r} model (shipped: {list_models()})")
         model, cfg = build_zoo_model(name, preset or None, ["DATALOADER.NUM_WORKERS", str(num_workers)])
+        if backend == "onnx":  # export now, then run the same pipeline on onnxruntime sessions
+            from facecraft_d2.export.onnx_cascade import attach_onnxruntime, export_cascade_onnx
+
+            export_dir = tempfile.mkdtemp(prefix=f"facecraft_benchmark_{name}_onnx_")
+            export_cascade_onnx(model, cfg, export_dir)
+            model = attach_onnxruntime(model, export_dir)
         min_face = getattr(model, "min_face", None)
         return model, cfg, ModelDetectFn(model, cfg), min_face
     model = build_peer_detector(spec)

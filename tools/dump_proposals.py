@@ -19,7 +19,7 @@ import os
 
 import torch
 
-from detectron2.checkpoint import DetectionCheckpointer
+from facecraft_d2.engine import FaceCraftCheckpointer
 from detectron2.config import get_cfg
 from detectron2.data import build_detection_test_loader
 from detectron2.modeling import build_model
@@ -55,7 +55,7 @@ def main(args):
     cfg.freeze()
     dataset = args.dataset or cfg.DATASETS.TRAIN[0]
     model = build_model(cfg)
-    DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    FaceCraftCheckpointer(model).load(cfg.MODEL.WEIGHTS)
     logging.getLogger("facecraft_d2").info(
         "RPN proposals of %s on %s -> %s", cfg.MODEL.WEIGHTS, dataset, args.output
     )
