@@ -19,7 +19,6 @@ import os
 
 import torch
 
-from facecraft_d2.engine import FaceCraftCheckpointer
 from detectron2.config import get_cfg
 from detectron2.data import build_detection_test_loader
 from detectron2.modeling import build_model
@@ -27,6 +26,7 @@ from detectron2.utils.logger import setup_logger
 
 from facecraft_d2 import add_facecraft_config
 from facecraft_d2.data.proposals import compute_proposals, save_proposals
+from facecraft_d2.engine import FaceCraftCheckpointer
 
 
 def get_parser():
