@@ -37,7 +37,7 @@ def main():
     p.add_argument("--config", required=True, help="config path relative to configs/")
     p.add_argument("--run", required=True, help="training output dir with model_final.pth")
     p.add_argument("--earlier-runs", nargs="*", default=[], help="runs this one was initialised from")
-    p.add_argument("--data", default="widerface_train minus its 10%% validation split (VAL_FRACTION)")
+    p.add_argument("--data", default="widerface_train minus its 10% validation split (VAL_FRACTION)")
     args = p.parse_args()
 
     ckpt = torch.load(os.path.join(args.run, "model_final.pth"), map_location="cpu", weights_only=True)
