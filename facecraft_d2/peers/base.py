@@ -104,19 +104,23 @@ class PeerDetector(nn.Module):
     either mode.
     """
 
+    cpu_only = False  # subclasses that cannot run elsewhere set True
+
     def __init__(self, input_format="BGR", device="cpu"):
         """
         Args:
             input_format (str): channel order of the "image" tensors: "BGR" (Detectron2's
                 default, ``cfg.INPUT.FORMAT``) or "RGB".
-            device (str or torch.device): where the detector runs; CPU-only peers raise
-                ValueError for anything else.
+            device (str or torch.device): where the detector runs; CPU-only peers
+                (``cpu_only = True``) raise ValueError for anything else.
         """
         super().__init__()
         if input_format not in ("BGR", "RGB"):
             raise ValueError(f"input_format must be 'BGR' or 'RGB', got {input_format!r}")
         self.input_format = input_format
         self._device = torch.device(device)
+        if self.cpu_only and self._device.type != "cpu":
+            raise ValueError(f"{type(self).__name__} runs on the CPU only, got device {device!r}")
 
     @property
     def device(self):

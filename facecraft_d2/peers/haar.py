@@ -29,6 +29,8 @@ class HaarDetector(PeerDetector):
     the detections for ROC / PR curves; it is not a probability.
     """
 
+    cpu_only = True
+
     def __init__(
         self,
         min_face_size=24,
@@ -52,8 +54,6 @@ class HaarDetector(PeerDetector):
             device (str): only "cpu".
         """
         super().__init__(input_format=input_format, device=device)
-        if self.device.type != "cpu":
-            raise ValueError(f"HaarDetector runs on the CPU only, got device {device!r}")
         self._cv2 = require_package("cv2", HAAR_INSTALL_HINT, "HaarDetector")
         path = cascade
         if not os.path.isfile(path):

@@ -38,6 +38,8 @@ class RetinaFaceDetector(PeerDetector):
 
     min_face_size = None  # RetinaFace has no minimum face size: single scale, 16 px anchors
 
+    cpu_only = True
+
     def __init__(
         self,
         score_threshold=0.02,
@@ -57,8 +59,6 @@ class RetinaFaceDetector(PeerDetector):
             device (str): only "cpu".
         """
         super().__init__(input_format=input_format, device=device)
-        if self.device.type != "cpu":
-            raise ValueError(f"RetinaFaceDetector runs on the CPU only, got device {device!r}")
         ort = require_package("onnxruntime", RETINAFACE_INSTALL_HINT, "RetinaFaceDetector")
         package = require_package("retinaface", RETINAFACE_INSTALL_HINT, "RetinaFaceDetector")
         self._preprocess = package.preprocess

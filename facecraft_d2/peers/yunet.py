@@ -34,6 +34,8 @@ class YuNetDetector(PeerDetector):
 
     min_face_size = None  # YuNet has no minimum face size: single scale, ~10 px anchors
 
+    cpu_only = True
+
     def __init__(self, score_threshold=0.0, input_format="BGR", device="cpu"):
         """
         Args:
@@ -43,8 +45,6 @@ class YuNetDetector(PeerDetector):
             device (str): only "cpu".
         """
         super().__init__(input_format=input_format, device=device)
-        if self.device.type != "cpu":
-            raise ValueError(f"YuNetDetector runs on the CPU only, got device {device!r}")
         self._yuface = require_package("yuface", YUNET_INSTALL_HINT, "YuNetDetector")
         self.score_threshold = float(score_threshold)
         self.eval()
