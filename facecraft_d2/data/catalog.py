@@ -31,6 +31,21 @@ def register_subset(base_name, num_images=None, name=None, step=1):
     return name
 
 
+def _register_split(base_name, val_fraction, name, part, link):
+    """Register part 0 (train) or 1 (held out) of ``split_train_val`` with the base metadata."""
+    from .cascade_loader import split_train_val
+
+    if name in DatasetCatalog.list():
+        return name
+    DatasetCatalog.register(
+        name, lambda: split_train_val(DatasetCatalog.get(base_name), val_fraction)[part]
+    )
+    meta = MetadataCatalog.get(base_name).as_dict()
+    meta.pop("name", None)
+    MetadataCatalog.get(name).set(**meta, **{link: base_name}, val_fraction=val_fraction)
+    return name
+
+
 def register_heldout_split(base_name, val_fraction, name=None):
     """
     Register the validation split that the cascade's training loader holds out of a
@@ -40,16 +55,8 @@ def register_heldout_split(base_name, val_fraction, name=None):
     Returns:
         str: the registered name, default ``f"{base_name}_heldout"``.
     """
-    from .cascade_loader import split_train_val
-
-    name = name or f"{base_name}_heldout"
-    if name in DatasetCatalog.list():
-        return name
-    DatasetCatalog.register(name, lambda: split_train_val(DatasetCatalog.get(base_name), val_fraction)[1])
-    meta = MetadataCatalog.get(base_name).as_dict()
-    meta.pop("name", None)
-    MetadataCatalog.get(name).set(**meta, heldout_of=base_name, val_fraction=val_fraction)
-    return name
+    return _register_split(base_name, val_fraction, name or f"{base_name}_heldout", 1,
+                           "heldout_of")
 
 
 def register_train_split(base_name, val_fraction, name=None):
@@ -61,16 +68,8 @@ def register_train_split(base_name, val_fraction, name=None):
     Returns:
         str: the registered name, default ``f"{base_name}_trainsplit"``.
     """
-    from .cascade_loader import split_train_val
-
-    name = name or f"{base_name}_trainsplit"
-    if name in DatasetCatalog.list():
-        return name
-    DatasetCatalog.register(name, lambda: split_train_val(DatasetCatalog.get(base_name), val_fraction)[0])
-    meta = MetadataCatalog.get(base_name).as_dict()
-    meta.pop("name", None)
-    MetadataCatalog.get(name).set(**meta, train_split_of=base_name, val_fraction=val_fraction)
-    return name
+    return _register_split(base_name, val_fraction, name or f"{base_name}_trainsplit", 0,
+                           "train_split_of")
 
 
 def register_concat(name, base_names, **metadata):
