@@ -107,6 +107,27 @@ def resolve_model_name(name):
     return key
 
 
+def resolve_config(model, config_file=None, weights=None):
+    """
+    The config of a shipped model (by name) or of a config file, with ``weights`` (if given)
+    as its ``MODEL.WEIGHTS``.
+
+    Returns:
+        tuple: (unfrozen CfgNode, model name: the shipped name or the config file's stem).
+    """
+    if config_file:
+        cfg = get_cfg()
+        add_facecraft_config(cfg)
+        cfg.merge_from_file(config_file)
+        name = os.path.splitext(os.path.basename(config_file))[0]
+    else:
+        name = resolve_model_name(model)
+        cfg = get_config(name)
+    if weights:
+        cfg.MODEL.WEIGHTS = weights
+    return cfg, name
+
+
 @dataclass
 class FaceDetections:
     """
@@ -204,18 +225,8 @@ class FaceDetector:
             export_dir = onnx_export_dir(model, config_file=config_file, weights=weights)
             cfg = _load_export_cfg(export_dir)
             self.name = os.path.basename(os.path.normpath(export_dir))
-        elif config_file:
-            cfg = get_cfg()
-            add_facecraft_config(cfg)
-            cfg.merge_from_file(config_file)
-            if weights:
-                cfg.MODEL.WEIGHTS = weights
-            self.name = os.path.splitext(os.path.basename(config_file))[0]
         else:
-            self.name = resolve_model_name(model)
-            cfg = get_config(self.name)
-            if weights:
-                cfg.MODEL.WEIGHTS = weights
+            cfg, self.name = resolve_config(model, config_file, weights)
         arch = cfg.MODEL.META_ARCHITECTURE
         if preset is not None:
             cfg.merge_from_list(_preset_opts(arch, preset))

@@ -38,24 +38,12 @@ def default_cache_dir():
 
 def _build_torch_model(model, config_file=None, weights=None):
     """(model in eval mode with weights, cfg, weights path, name) of a shipped or config model."""
-    from detectron2.config import get_cfg
     from detectron2.modeling import build_model
     from detectron2.utils.file_io import PathManager
 
-    from ..config import add_facecraft_config
-    from ..model_zoo import get_config
-    from ..predictor import _checkpointer, resolve_model_name
+    from ..predictor import _checkpointer, resolve_config
 
-    if config_file:
-        cfg = get_cfg()
-        add_facecraft_config(cfg)
-        cfg.merge_from_file(config_file)
-        if weights:
-            cfg.MODEL.WEIGHTS = weights
-        name = os.path.splitext(os.path.basename(config_file))[0]
-    else:
-        name = resolve_model_name(model)
-        cfg = get_config(name)
+    cfg, name = resolve_config(model, config_file, weights)
     cfg.MODEL.DEVICE = "cpu"
     path = PathManager.get_local_path(cfg.MODEL.WEIGHTS) if cfg.MODEL.WEIGHTS else ""
     if not os.path.isfile(path):
