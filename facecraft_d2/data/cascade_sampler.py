@@ -320,53 +320,63 @@ class CascadeWindowSampler:
         first = first.scatter_reduce(0, inv, torch.arange(len(ids)), reduce="amin")
         return boxes[first].float(), iou[first].float(), face[first]
 
-    def _squares_around(self, faces, src, draws, shift, log2_scale, generator):
-        """(len(src), draws, 4) random squares around ``faces[src]``: centre moved by up to
-        ``shift`` face sides, side scaled by up to ``2**log2_scale`` either way."""
+    def _squares_around(self, faces, usable, n, shift, log2_scale, generator):
+        """
+        ``4 * n`` random squares around each usable face (a random subset of at most
+        ``max_positives_per_image`` faces): centre moved by up to ``shift`` face sides, side
+        scaled by up to ``2**log2_scale`` either way. Returns (K, 4 * n, 4), K faces (K may
+        be 0).
+        """
+        src = torch.nonzero(usable).flatten()
+        if n <= 0 or len(src) == 0:
+            return torch.zeros((0, 4 * max(n, 0), 4))
+        if len(src) > self.max_positives_per_image:  # enough faces to fill the image's quota
+            src = src[torch.randperm(len(src), generator=generator)[: self.max_positives_per_image]]
         f = faces[src]
         side = torch.sqrt((f[:, 2] - f[:, 0]) * (f[:, 3] - f[:, 1]))[:, None]
         cx, cy = ((f[:, 0] + f[:, 2]) / 2)[:, None], ((f[:, 1] + f[:, 3]) / 2)[:, None]
-        u = torch.rand((3, len(src), draws), generator=generator) * 2 - 1
+        u = torch.rand((3, len(src), 4 * n), generator=generator) * 2 - 1
         half = side * torch.pow(2.0, u[0] * log2_scale) / 2
         cx = cx + u[1] * shift * side
         cy = cy + u[2] * shift * side
         return torch.stack([cx - half, cy - half, cx + half, cy + half], -1)
 
+    @staticmethod
+    def _first_n_per_row(ok, n):
+        """(K, D) bool -> flat (K * D,) bool keeping the first ``n`` True of each row."""
+        return (ok & (torch.cumsum(ok.int(), dim=1) <= n)).flatten()
+
+    def _clear_of_ignore(self, boxes, ignore):
+        """(N,) bool: the boxes covering ignore regions with at most ``ignore_ioa`` of their area."""
+        if len(ignore) == 0:
+            return torch.ones(len(boxes), dtype=torch.bool)
+        return _intersection_over_first(boxes, ignore).max(dim=1).values <= self.ignore_ioa
+
     def _near_negatives(self, faces, usable, ignore, generator):
         """Random squares around usable faces with max IoU < neg_iou: (boxes, iou)."""
         n = self.near_negatives_per_face
-        src = torch.nonzero(usable).flatten()
-        if n <= 0 or len(src) == 0:
-            return torch.zeros((0, 4)), torch.zeros(0)
-        if len(src) > self.max_positives_per_image:
-            src = src[torch.randperm(len(src), generator=generator)[: self.max_positives_per_image]]
-        draws = 4 * n
-        boxes = self._squares_around(faces, src, draws, self.near_shift, self.near_log2_scale,
-                                     generator)
-        boxes = boxes.reshape(-1, 4)
+        squares = self._squares_around(faces, usable, n, self.near_shift, self.near_log2_scale,
+                                       generator)
+        boxes = squares.reshape(-1, 4)
+        if len(boxes) == 0:
+            return boxes, torch.zeros(0)
         iou = box_iou(boxes, faces).max(dim=1).values
         ok = (iou < self.neg_iou) & (boxes[:, 2] - boxes[:, 0] >= self.min_window)
-        if len(ignore):
-            ok &= _intersection_over_first(boxes, ignore).max(dim=1).values <= self.ignore_ioa
-        ok = ok.view(len(src), draws)
-        keep = (ok & (torch.cumsum(ok.int(), dim=1) <= n)).flatten()
+        ok &= self._clear_of_ignore(boxes, ignore)
+        keep = self._first_n_per_row(ok.view(squares.shape[:2]), n)
         return boxes[keep], iou[keep]
 
     def _jitter_positives(self, faces, usable, generator):
         """Random squares around usable faces with max IoU >= pos_iou_min: (boxes, iou, face)."""
         n = self.jitter_positives_per_face
-        src = torch.nonzero(usable).flatten()
-        if n <= 0 or len(src) == 0:
-            return torch.zeros((0, 4)), torch.zeros(0), torch.zeros(0, dtype=torch.long)
-        if len(src) > self.max_positives_per_image:  # enough faces to fill the image's quota
-            src = src[torch.randperm(len(src), generator=generator)[: self.max_positives_per_image]]
-        draws = 4 * n
-        boxes = self._squares_around(faces, src, draws, self.jitter_shift,
-                                     self.jitter_log2_scale, generator)
-        boxes = boxes.reshape(-1, 4)
+        squares = self._squares_around(faces, usable, n, self.jitter_shift,
+                                       self.jitter_log2_scale, generator)
+        boxes = squares.reshape(-1, 4)
+        if len(boxes) == 0:
+            return boxes, torch.zeros(0), torch.zeros(0, dtype=torch.long)
         iou, face = box_iou(boxes, faces).max(dim=1)
-        ok = ((iou >= self.pos_iou_min) & usable[face]).view(len(src), draws)
-        keep = (ok & (torch.cumsum(ok.int(), dim=1) <= n)).flatten()
+        ok = (iou >= self.pos_iou_min) & usable[face]
+        keep = self._first_n_per_row(ok.view(squares.shape[:2]), n)
         return boxes[keep], iou[keep], face[keep]
 
     def _negatives(self, grid: WindowGrid, faces, ignore, generator):
@@ -381,11 +391,9 @@ class CascadeWindowSampler:
             index = torch.unique(torch.randint(total, (draws,), generator=generator))
             index = index[torch.randperm(len(index), generator=generator)]
         boxes = grid.boxes(index)
-        keep = torch.ones(len(boxes), dtype=torch.bool)
+        keep = self._clear_of_ignore(boxes, ignore)
         if len(faces):
             keep &= box_iou(boxes, faces).max(dim=1).values < self.neg_iou
-        if len(ignore):
-            keep &= _intersection_over_first(boxes, ignore).max(dim=1).values <= self.ignore_ioa
         return boxes[keep][:n]
 
     # ------------------------------------------------------------------ main entry
