@@ -16,11 +16,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 TINY_CONFIG = os.path.join(ROOT, "configs", "tests", "zf_rcnn_tiny.yaml")
 
 
-def _train_net():
-    spec = importlib.util.spec_from_file_location("train_net", os.path.join(ROOT, "tools", "train_net.py"))
+def load_tool(name):
+    """A script of tools/ (not a package) as a module, e.g. ``load_tool("train_net")``."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tools", name + ".py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _train_net():
+    return load_tool("train_net")
 
 
 def _args(train_net, *extra, opts=()):

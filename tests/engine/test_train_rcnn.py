@@ -4,7 +4,6 @@ Integration: the two-step procedure of configs/rcnn/steps on real images, a few 
 per step: the RPN trains, its proposals on the training images are dumped, the joint network
 trains from the RPN model on them, and the result evaluates with --eval-only.
 """
-import importlib.util
 import os
 import pickle
 
@@ -12,19 +11,12 @@ import torch
 
 from facecraft_d2.data.catalog import register_subset
 
-from .test_train_net import ROOT, _train_net
+from .test_train_net import ROOT, _train_net, load_tool
 
 STEPS = os.path.join(ROOT, "configs", "rcnn", "steps")
 TINY = ["SOLVER.MAX_ITER", "2", "SOLVER.STEPS", "()", "SOLVER.WARMUP_ITERS", "0", "MODEL.ZF.WIDTH_MULT", "0.125",
         "DATASETS.TRAIN", "('dlib_faces_train',)", "DATASETS.TEST", "()", "DATALOADER.NUM_WORKERS", "0",
         "INPUT.MIN_SIZE_TRAIN", "(192,)", "INPUT.MIN_SIZE_TEST", "192", "MODEL.RPN.POST_NMS_TOPK_TEST", "50"]
-
-
-def _dump_proposals():
-    spec = importlib.util.spec_from_file_location("dump_proposals", os.path.join(ROOT, "tools", "dump_proposals.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _run(train_net, config, *flags, opts):
@@ -33,7 +25,7 @@ def _run(train_net, config, *flags, opts):
 
 
 def test_two_step_training_chain_and_eval(datasets_root, tmp_path):
-    train_net, dump = _train_net(), _dump_proposals()
+    train_net, dump = _train_net(), load_tool("dump_proposals")
     rpn = str(tmp_path / "rpn")
     _run(train_net, "rpn.yaml", opts=TINY + ["OUTPUT_DIR", rpn])
     rpn_ckpt = torch.load(os.path.join(rpn, "model_final.pth"), map_location="cpu", weights_only=True)["model"]

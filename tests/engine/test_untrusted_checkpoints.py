@@ -7,7 +7,6 @@ and FaceDetector). The shipped models and training checkpoints still load weight
 (A shipped file with the wrong SHA-256 is refused: tests/test_model_zoo.py.)
 """
 import hashlib
-import importlib.util
 import os
 import pickle
 import shutil
@@ -24,7 +23,7 @@ from facecraft_d2.evaluation.run import build_eval_model
 from facecraft_d2.model_zoo import model_zoo as zoo_module
 
 from .test_train_cascade import CASCADE, TINY, _run
-from .test_train_net import ROOT, _train_net
+from .test_train_net import _train_net, load_tool
 
 JOINT = os.path.join(CASCADE, "joint.yaml")
 
@@ -118,17 +117,10 @@ def test_model_zoo_refuses_malicious_file_with_matching_checksum(evil, tmp_path,
     cfg = model_zoo.get_config("cascade_joint")
     with pytest.raises(UnsafeCheckpointError):
         FaceCraftCheckpointer(_shipped_model()).load(cfg.MODEL.WEIGHTS)
-    demo = _demo_module()
+    demo = load_tool("demo")
     monkeypatch.setattr(sys, "argv", ["demo.py", "--output", str(tmp_path / "faces.jpg")])
     with pytest.raises(UnsafeCheckpointError):
         demo.main()  # the default shipped model
-
-
-def _demo_module():
-    spec = importlib.util.spec_from_file_location("demo", os.path.join(ROOT, "tools", "demo.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_demo_refuses_malicious_weights(evil, tmp_path, monkeypatch):
@@ -136,7 +128,7 @@ def test_demo_refuses_malicious_weights(evil, tmp_path, monkeypatch):
             "--opts", "MODEL.WEIGHTS", evil["pth"]]
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(UnsafeCheckpointError):
-        _demo_module().main()
+        load_tool("demo").main()
     assert not (tmp_path / "faces.jpg").exists()
 
 
