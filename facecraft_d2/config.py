@@ -67,6 +67,59 @@ def add_facecraft_config(cfg):
     _C.MODEL.FACECRAFT.TRAIN_BRANCHES = ["x12", "x24", "x48"]
     # Branches kept fixed (greedy training of a later stage freezes the earlier ones).
     _C.MODEL.FACECRAFT.FROZEN_BRANCHES = []
+    # Patches with IoU >= this (below the branch's POS_IOU) are part faces: they train the box
+    # regression only; 1.0 = no part faces (regression on positives only).
+    _C.MODEL.FACECRAFT.PART_IOU = 1.0
+    # Online hard example mining: the fraction of each branch's valid patches, those with the
+    # highest classification loss, that count in its loss (1.0 = all; MTCNN: 0.7).
+    _C.MODEL.FACECRAFT.OHEM_FRACTION = 1.0
+
+    # Training from crop caches (facecraft_d2/data/crop_cache.py, tools/build_crop_cache.py)
+    _C.MODEL.FACECRAFT.DATA = CN()
+    # Crop-cache folders to train on; empty: the online window sampler (SAMPLER.*) instead.
+    _C.MODEL.FACECRAFT.DATA.CACHE_DIRS = []
+    # Negatives : part faces : positives in each batch of SAMPLER.BATCH_SIZE (MTCNN: 3 : 1 : 1).
+    _C.MODEL.FACECRAFT.DATA.RATIOS = [3, 1, 1]
+    # Faces with sqrt(w*h) below this (px) are ignore regions, never samples.
+    _C.MODEL.FACECRAFT.DATA.MIN_FACE = 20.0
+    # Random squares anywhere in each image (background negatives).
+    _C.MODEL.FACECRAFT.DATA.RANDOM_PER_IMAGE = 40
+    # Random squares in each face-free image (MODEL.FACECRAFT.DATA.BACKGROUND_SETS).
+    _C.MODEL.FACECRAFT.DATA.BACKGROUND_PER_IMAGE = 150
+    # Datasets of DATASETS.TRAIN that hold face-free images only.
+    _C.MODEL.FACECRAFT.DATA.BACKGROUND_SETS = ["face_negatives"]
+    # Datasets of DATASETS.TRAIN that are tight face crops (landmark sets): only squares
+    # jittered around their face are cut from them, no negatives, no mining.
+    _C.MODEL.FACECRAFT.DATA.LANDMARK_SETS = ["mtfl_train"]
+    # Squares jittered around each face (positives and part faces).
+    _C.MODEL.FACECRAFT.DATA.PER_FACE = 10
+    # Max centre shift of a jittered square, in face sides.
+    _C.MODEL.FACECRAFT.DATA.SHIFT = 0.2
+    # Max |ln| of a jittered square's side over the face's side.
+    _C.MODEL.FACECRAFT.DATA.LOG_SCALE = 0.2
+    # Squares near each face (its parts, its neighbours): mostly hard negatives.
+    _C.MODEL.FACECRAFT.DATA.NEAR_PER_FACE = 4
+    # A negative may cover ignore regions with at most this fraction of its area.
+    _C.MODEL.FACECRAFT.DATA.IGNORE_IOA = 0.3
+    # Boxes with more than this fraction of their side outside the image are dropped.
+    _C.MODEL.FACECRAFT.DATA.MAX_OUTSIDE = 0.25
+    # Hard-negative mining: run the model's test pipeline up to this stage ("x12" or "x24";
+    # "" = none) over each full training image and keep its boxes as samples.
+    _C.MODEL.FACECRAFT.DATA.MINE_UPTO = ""
+    # At most this many mined negatives per image (a random subset; mined faces are all kept).
+    _C.MODEL.FACECRAFT.DATA.MINED_NEGATIVES_PER_IMAGE = 60
+    _C.MODEL.FACECRAFT.DATA.AUGMENT = CN()
+    # Flip crops horizontally with probability 0.5.
+    _C.MODEL.FACECRAFT.DATA.AUGMENT.FLIP = True
+    # Brightness jitter: pixels times U(1 - b, 1 + b).
+    _C.MODEL.FACECRAFT.DATA.AUGMENT.BRIGHTNESS = 0.25
+    # Contrast jitter around the crop's mean grey.
+    _C.MODEL.FACECRAFT.DATA.AUGMENT.CONTRAST = 0.25
+    # Saturation jitter around the crop's own grey image.
+    _C.MODEL.FACECRAFT.DATA.AUGMENT.SATURATION = 0.25
+    # Probability that a crop is turned grey.
+    _C.MODEL.FACECRAFT.DATA.AUGMENT.GRAYSCALE_PROB = 0.1
+
     _C.MODEL.FACECRAFT.SAMPLER = CN()
     # Side (px) of the smallest square sliding window; faces with sqrt(w*h) below it are never positives.
     _C.MODEL.FACECRAFT.SAMPLER.MIN_WINDOW = 12
@@ -147,3 +200,30 @@ def add_facecraft_config(cfg):
     _C.TEST.AFW.IOU_THRESHOLDS = [0.3, 0.5]
     # Ground-truth faces narrower or shorter than this (pixels) are ignored by the AFW protocol.
     _C.TEST.AFW.MIN_FACE_SIZE = 30
+
+
+def build_config(config_file=None, opts=(), device=None):
+    """
+    The one way to build a facecraft_d2 config: Detectron2's defaults, ``add_facecraft_config``,
+    then ``config_file`` (chained through ``_BASE_``) and the ``KEY VALUE`` overrides ``opts``.
+
+    Args:
+        config_file (str): a YAML config, or None for the defaults.
+        opts (list[str]): overrides, as on Detectron2's command lines.
+        device (str): MODEL.DEVICE to set; "cuda" falls back to the CPU when CUDA is missing.
+    Returns:
+        CfgNode (not frozen).
+    """
+    import torch
+    from detectron2.config import get_cfg
+
+    cfg = get_cfg()
+    add_facecraft_config(cfg)
+    if config_file:
+        cfg.merge_from_file(config_file)
+    cfg.merge_from_list(list(opts))
+    if device is not None:
+        cfg.MODEL.DEVICE = device
+    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
+        cfg.MODEL.DEVICE = "cpu"
+    return cfg

@@ -1,22 +1,48 @@
 #!/usr/bin/env bash
-# Train the FaceCraft cascade: the three greedy stages (the separate baseline), then joint
-# training from them (the shipped models); STEPS=joint_hardneg then runs the hard-negative
-# experiment of MODEL_ZOO.md from the joint model. Each step is
-# `tools/train_net.py --config-file configs/cascade/<step>.yaml`; a step whose model_final.pth
-# exists is skipped, and an interrupted one resumes (--resume) from its last checkpoint.
-# Extra arguments are passed to every step (e.g. SOLVER.MAX_ITER 100).
+# Train the FaceCraft cascade from scratch: for each greedy stage, cut its crop cache (the x24
+# and x48 caches mine hard negatives with the stages trained before), train the stage; then
+# joint training from the separate cascade on all three caches (the shipped models), and the
+# matched-budget greedy control (separate_x48_long).
+#
+#   DETECTRON2_DATASETS=../data/train_root tools/train_cascade.sh
+#
+# Each step is skipped when its output exists (a cache's cache.json, a stage's
+# model_final.pth); an interrupted stage resumes (--resume) from its last checkpoint, so the
+# script can simply be run again. CACHE_ROOT (default ../data/cascade_cache, outside the repo)
+# holds the caches. Extra arguments are passed to every training step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-STEPS=${STEPS:-"separate_x12 separate_x24 separate_x48 joint"}
+CACHE_ROOT=${CACHE_ROOT:-../data/cascade_cache}
+STEPS=${STEPS:-"cache:x12 separate_x12 cache:x24 separate_x24 cache:x48 separate_x48 joint separate_x48_long"}
+stamp() { date -u +%FT%TZ; }
+out_dir() { grep -E '^OUTPUT_DIR' "configs/cascade/$1.yaml" | sed -E 's/.*"(.*)".*/\1/'; }
+caches() {  # the config's CACHE_DIRS, moved under CACHE_ROOT
+  local dirs
+  dirs=$("$PY" -c "import sys; from facecraft_d2.config import build_config
+c = build_config(sys.argv[1]); print(','.join(repr(sys.argv[2] + '/' + d.rstrip('/').split('/')[-1]) for d in c.MODEL.FACECRAFT.DATA.CACHE_DIRS))" \
+    "configs/cascade/$1.yaml" "$CACHE_ROOT")
+  echo "[$dirs]"
+}
 for step in $STEPS; do
-  out=$(grep -E '^OUTPUT_DIR' "configs/cascade/$step.yaml" | sed -E 's/.*"(.*)".*/\1/')
-  if [ -f "$out/model_final.pth" ]; then
-    echo "[train_cascade] $step: $out/model_final.pth exists, skipping"
-    continue
-  fi
-  echo "[train_cascade] $step: start $(date -u +%FT%TZ)"
   start=$(date +%s)
-  "$PY" tools/train_net.py --config-file "configs/cascade/$step.yaml" --resume DATASETS.TEST "()" "$@"
+  if [[ $step == cache:* ]]; then
+    stage=${step#cache:}
+    dir="$CACHE_ROOT/$stage"
+    if [ -f "$dir/cache.json" ]; then echo "[train_cascade] $step: $dir exists, skipping"; continue; fi
+    rm -rf "$dir"
+    prev=$(case $stage in x24) echo separate_x12;; x48) echo separate_x24;; *) echo "";; esac)
+    weights=()
+    if [ -n "$prev" ]; then weights=(MODEL.WEIGHTS "$(out_dir "$prev")/model_final.pth"); fi
+    echo "[train_cascade] $step: start $(stamp)"
+    "$PY" tools/build_crop_cache.py --config-file "configs/cascade/separate_$stage.yaml" \
+      --out "$dir" "${weights[@]}"
+  else
+    out=$(out_dir "$step")
+    if [ -f "$out/model_final.pth" ]; then echo "[train_cascade] $step: $out/model_final.pth exists, skipping"; continue; fi
+    echo "[train_cascade] $step: start $(stamp)"
+    "$PY" tools/train_net.py --config-file "configs/cascade/$step.yaml" --resume DATASETS.TEST "()" \
+      MODEL.FACECRAFT.DATA.CACHE_DIRS "$(caches "$step")" "$@"
+  fi
   echo "[train_cascade] $step: done in $(( $(date +%s) - start )) s"
 done

@@ -8,7 +8,7 @@ from detectron2.data import MetadataCatalog
 from detectron2.engine import DefaultTrainer
 from torch.nn.parallel import DistributedDataParallel
 
-from ..data import build_cascade_train_loader, estimate_delta_stats
+from ..data import build_cascade_train_loader, build_crop_cache_loader, estimate_delta_stats
 
 from ..evaluation import AFWEvaluator, FDDBEvaluator, WiderFaceEvaluator
 from .checkpoint import FaceCraftCheckpointer
@@ -81,18 +81,26 @@ class Trainer(DefaultTrainer):
     @classmethod
     def build_train_loader(cls, cfg):
         if cfg.MODEL.META_ARCHITECTURE == "FaceCraftCascade":
+            if cfg.MODEL.FACECRAFT.DATA.CACHE_DIRS:
+                return build_crop_cache_loader(cfg)
             return build_cascade_train_loader(cfg)
         return super().build_train_loader(cfg)
 
     def resume_or_load(self, resume=True):
         super().resume_or_load(resume=resume)
+        loader = self._trainer.data_loader
+        if isinstance(getattr(loader, "seed", None), int) and hasattr(loader, "delta_stats"):
+            loader.seed += self.start_iter  # a resumed run draws new batches, not the first ones again
         model = self.model.module if isinstance(self.model, DistributedDataParallel) else self.model
         if hasattr(model, "set_delta_stats") and not bool(model.delta_stats_ready):
             loader = self._trainer.data_loader
-            mean, std = estimate_delta_stats(
-                loader, loader.dataset_dicts, self.cfg.MODEL.FACECRAFT.SAMPLER.DELTA_STATS_IMAGES,
-                seed=max(self.cfg.SEED, 0),
-            )
+            if hasattr(loader, "delta_stats"):  # crop caches: all their regression targets
+                mean, std = loader.delta_stats()
+            else:
+                mean, std = estimate_delta_stats(
+                    loader, loader.dataset_dicts,
+                    self.cfg.MODEL.FACECRAFT.SAMPLER.DELTA_STATS_IMAGES, seed=max(self.cfg.SEED, 0),
+                )
             model.set_delta_stats(mean, std)
             logging.getLogger(__name__).info(
                 "Regression target mean %s, std %s", mean.tolist(), std.tolist()

@@ -13,7 +13,7 @@ import facecraft_d2.data  # noqa: F401  registers the builtin datasets
 NAMES = (
     ["widerface_train", "widerface_val", "afw_test", "aflw_train", "threer_train"]
     + ["fddb_fold_{:02d}".format(k) for k in range(1, 11)]
-    + ["fddb_all", "dlib_faces_train", "dlib_faces_test"]
+    + ["fddb_all", "dlib_faces_train", "dlib_faces_test", "mtfl_train", "face_negatives"]
 )
 EVALUATOR_TYPES = {"widerface_val": "wider", "fddb": "fddb"}
 

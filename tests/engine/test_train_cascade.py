@@ -16,7 +16,8 @@ CASCADE = os.path.join(ROOT, "configs", "cascade")
 TINY = ["SOLVER.MAX_ITER", "3", "SOLVER.STEPS", "()", "SOLVER.WARMUP_ITERS", "0", "SOLVER.CHECKPOINT_PERIOD", "2",
         "MODEL.FACECRAFT.SAMPLER.BATCH_SIZE", "64", "MODEL.FACECRAFT.SAMPLER.POOL_SIZE", "256",
         "MODEL.FACECRAFT.SAMPLER.DELTA_STATS_IMAGES", "4", "DATASETS.TRAIN", "('dlib_faces_train',)",
-        "DATASETS.TEST", "()", "DATALOADER.NUM_WORKERS", "0"]
+        "DATASETS.TEST", "()", "DATALOADER.NUM_WORKERS", "0",
+        "MODEL.FACECRAFT.DATA.CACHE_DIRS", "()"]  # the online window sampler (crop caches: test_crop_cache_training.py)
 
 
 def _run(train_net, config, *flags, opts):

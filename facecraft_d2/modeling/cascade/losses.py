@@ -57,9 +57,11 @@ def threshold_masks(logits, branches, thresholds):
     return masks
 
 
-def branch_loss(logits, deltas, labels, targets, mask, reg_weight=1.0, beta=1.0):
+def branch_loss(logits, deltas, labels, targets, mask, reg_weight=1.0, beta=1.0,
+                reg_mask=None, ohem_fraction=1.0):
     """
-    Equation 1 for one branch.
+    Equation 1 for one branch, with part faces in the regression term and online hard
+    example mining in the classification term.
 
     Args:
         logits (Tensor): (N, 2) scores.
@@ -69,13 +71,26 @@ def branch_loss(logits, deltas, labels, targets, mask, reg_weight=1.0, beta=1.0)
         mask (Tensor): (N,) bool, patches that passed the threshold-control layers.
         reg_weight (float): lambda of equation 1.
         beta (float): smooth-L1 transition point.
+        reg_mask (Tensor): (N,) bool, further patches whose box is regressed although they
+            are no positives (part faces); None: positives only.
+        ohem_fraction (float): online hard example mining: only this fraction of the valid
+            patches, those with the highest classification loss, count (1.0: all).
     Returns:
-        (loss_cls, loss_reg): scalars; cross-entropy averaged over the valid patches, smooth-L1
-        averaged over the valid positives (zero, still differentiable, when there are none).
+        (loss_cls, loss_reg): scalars; cross-entropy averaged over the (mined) valid patches,
+        smooth-L1 averaged over the regressed patches (zero, still differentiable, when there
+        are none).
     """
+    if not 0 < ohem_fraction <= 1:
+        raise ValueError(f"ohem_fraction must be in (0, 1], got {ohem_fraction}")
     valid = mask & (labels >= 0)
-    pos = valid & (labels == 1)
-    loss_cls = F.cross_entropy(logits[valid], labels[valid], reduction="sum") / valid.sum().clamp(min=1)
-    loss_reg = F.smooth_l1_loss(deltas[pos], targets[pos], beta=beta, reduction="sum")
-    loss_reg = reg_weight * loss_reg / pos.sum().clamp(min=1)
+    reg = valid & (labels == 1)
+    if reg_mask is not None:
+        reg = reg | (mask & reg_mask)
+    per_sample = F.cross_entropy(logits[valid], labels[valid], reduction="none")
+    if ohem_fraction < 1 and len(per_sample):
+        k = max(1, int(round(ohem_fraction * len(per_sample))))
+        per_sample = per_sample.topk(k).values
+    loss_cls = per_sample.sum() / max(len(per_sample), 1)
+    loss_reg = F.smooth_l1_loss(deltas[reg], targets[reg], beta=beta, reduction="sum")
+    loss_reg = reg_weight * loss_reg / reg.sum().clamp(min=1)
     return loss_cls, loss_reg

@@ -1,13 +1,16 @@
 # Copyright (c) facecraft_d2 contributors.
 """
 Test-time building blocks of the FaceCraft pipeline (paper section 4.3 and 6.5): the image
-pyramid, response-map max pooling, and the crops fed to the later stages, either resized
-from the image ("accurate") or taken without resizing from the pyramid level twice (four
-times) as large ("fast"). Everything works on whole tensors: no per-box Python loops.
+pyramid, response-map max pooling, the stage-1 windows and box squaring. The crops fed to the
+later stages come from :mod:`facecraft_d2.layers.crops` (the same code cuts the training
+samples): "accurate" resamples each box from an octave pyramid of the image, "fast" from the
+test pyramid's level just large enough, "copy" copies it from the nearest level without
+resampling (the paper's literal fast mode). Everything works on whole tensors.
 """
 import torch
 import torch.nn.functional as F
-from torchvision.ops import roi_align
+
+from ...layers import crop_from_pyramid, crop_resized, resize_image
 
 __all__ = [
     "pyramid_scales",
@@ -37,22 +40,6 @@ def pyramid_scales(height, width, min_face, factor, window=12, max_face=None):
         scales.append(s)
         s *= factor
     return scales
-
-
-def resize_image(image, scale):
-    """
-    Args:
-        image (Tensor): (C, H, W) float image.
-        scale (float): resize factor.
-    Returns:
-        Tensor: (C, round(H*scale), round(W*scale)), area-averaged when shrinking.
-    """
-    h, w = image.shape[-2:]
-    size = (max(1, int(round(h * scale))), max(1, int(round(w * scale))))
-    if size == (h, w):
-        return image
-    return F.interpolate(image[None], size=size, mode="bilinear", align_corners=False,
-                         antialias=scale < 1)[0]
 
 
 def response_map_pool(scores, kernel):
@@ -91,80 +78,6 @@ def square_boxes(boxes):
     cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
     half = torch.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) / 2
     return torch.stack([cx - half, cy - half, cx + half, cy + half], dim=1)
-
-
-def crop_resized(image, boxes, size):
-    """
-    "Accurate" crops: each box region resized to size x size (area-averaged), zero outside
-    the image.
-
-    Args:
-        image (Tensor): (C, H, W) float image.
-        boxes (Tensor): (K, 4) XYXY boxes in image coordinates.
-        size (int): output side.
-    Returns:
-        Tensor: (K, C, size, size).
-    """
-    if len(boxes) == 0:
-        return image.new_zeros((0, image.shape[0], size, size))
-    rois = torch.cat([boxes.new_zeros((len(boxes), 1)), boxes], dim=1)
-    return roi_align(image[None], rois, (size, size), spatial_scale=1.0, sampling_ratio=0,
-                     aligned=True)
-
-
-def crop_from_pyramid(levels, boxes, size, resample=True):
-    """
-    "Fast" crops (section 6.5): instead of resizing each box from the full image, take it
-    from a pyramid level, which is already resized.
-
-    * ``resample=True``: from the smallest level on which the box still spans at least
-      ``size`` pixels (the top level if none), bilinearly resampled to size x size
-      (``roi_align``, 2x2 samples per output pixel): the box is matched exactly, and the
-      level is at most one pyramid step larger than needed, so no aliasing.
-    * ``resample=False`` (the paper's literal version): a size x size patch centred on the
-      box, copied without resampling from the level whose scale brings the box closest to
-      ``size`` pixels (the box's scale is then off by up to half a pyramid step).
-
-    Zeros outside the level.
-
-    Args:
-        levels (list[tuple[float, Tensor]]): (scale, (C, H_s, W_s) image) pairs, scales
-            decreasing.
-        boxes (Tensor): (K, 4) square XYXY boxes in original image coordinates.
-        size (int): output side (24 or 48).
-        resample (bool): see above.
-    Returns:
-        Tensor: (K, C, size, size).
-    """
-    k = len(boxes)
-    channels = levels[0][1].shape[0]
-    out = boxes.new_zeros((k, channels, size, size))
-    if k == 0:
-        return out
-    scales = boxes.new_tensor([s for s, _ in levels])
-    want = size / (boxes[:, 2] - boxes[:, 0]).clamp(min=1e-3)
-    if resample:  # last level with scale >= want (levels decrease), else the top one
-        level_idx = ((scales[None] >= want[:, None] * (1 - 1e-6)).sum(dim=1) - 1).clamp(min=0)
-    else:
-        level_idx = (torch.log(want)[:, None] - torch.log(scales)[None]).abs().argmin(dim=1)
-    ar = torch.arange(size, device=boxes.device)
-    for li in level_idx.unique().tolist():
-        sel = (level_idx == li).nonzero()[:, 0]
-        scale, img = levels[li]
-        if resample:
-            rois = torch.cat([boxes.new_zeros((len(sel), 1)), boxes[sel] * scale], dim=1)
-            out[sel] = roi_align(img[None], rois, (size, size), spatial_scale=1.0,
-                                 sampling_ratio=2, aligned=True)
-            continue
-        h, w = img.shape[-2:]
-        cx = (boxes[sel, 0] + boxes[sel, 2]) / 2 * scale
-        cy = (boxes[sel, 1] + boxes[sel, 3]) / 2 * scale
-        rows = torch.round(cy - size / 2).long()[:, None] + ar[None]  # (n, size)
-        cols = torch.round(cx - size / 2).long()[:, None] + ar[None]
-        inside = (((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :])
-        patch = img[:, rows.clamp(0, h - 1)[:, :, None], cols.clamp(0, w - 1)[:, None, :]]
-        out[sel] = patch.permute(1, 0, 2, 3) * inside[:, None]
-    return out
 
 
 def suppress_contained(boxes, scores, thresh):

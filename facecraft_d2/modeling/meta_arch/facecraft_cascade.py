@@ -62,6 +62,8 @@ class FaceCraftCascade(nn.Module):
         pixel_std,
         pos_iou=(0.8, 0.7, 0.65),
         neg_iou=0.5,
+        part_iou=1.0,
+        ohem_fraction=1.0,
         train_thresholds=(0.1, 0.003),
         loss_weights=(1.0, 1.0, 1.0),
         reg_weight=1.0,
@@ -86,6 +88,10 @@ class FaceCraftCascade(nn.Module):
             pixel_mean, pixel_std (list[float]): BGR normalization of the input pixels.
             pos_iou (tuple[float]): per branch, IoU above which a patch is a face.
             neg_iou (float): IoU below which a patch is background (all branches).
+            part_iou (float): patches with IoU >= this that are not positives (part faces)
+                train the box regression only (1.0: none).
+            ohem_fraction (float): online hard example mining, the fraction of the valid
+                patches with the highest classification loss that count (1.0: all).
             train_thresholds (tuple[float]): the threshold-control layers: face probability
                 a patch needs after x12 (resp. x24) to count in x24's (resp. x48's) loss.
             loss_weights (tuple[float]): lambda_1..3 of the joint loss (equation 6).
@@ -119,6 +125,7 @@ class FaceCraftCascade(nn.Module):
         self.register_buffer("delta_std", torch.ones(4))
         self.register_buffer("delta_stats_ready", torch.tensor(False))
         self.pos_iou, self.neg_iou = tuple(pos_iou), neg_iou
+        self.part_iou, self.ohem_fraction = part_iou, ohem_fraction
         self.train_thresholds = tuple(train_thresholds)
         self.loss_weights = dict(zip(BRANCHES, loss_weights))
         self.reg_weight, self.smooth_l1_beta = reg_weight, smooth_l1_beta
@@ -150,6 +157,8 @@ class FaceCraftCascade(nn.Module):
             "pixel_std": cfg.MODEL.PIXEL_STD,
             "pos_iou": fc.POS_IOU,
             "neg_iou": fc.NEG_IOU,
+            "part_iou": fc.PART_IOU,
+            "ohem_fraction": fc.OHEM_FRACTION,
             "train_thresholds": fc.TRAIN_THRESHOLDS,
             "loss_weights": fc.LOSS_WEIGHTS,
             "reg_weight": fc.REG_LOSS_WEIGHT,
@@ -228,7 +237,9 @@ class FaceCraftCascade(nn.Module):
                 continue
             labels = branch_labels(ious, self.pos_iou[i], self.neg_iou)
             cls, reg = branch_loss(out[b][0], out[b][1], labels, targets, masks[b],
-                                   self.reg_weight, self.smooth_l1_beta)
+                                   self.reg_weight, self.smooth_l1_beta,
+                                   reg_mask=ious >= self.part_iou,
+                                   ohem_fraction=self.ohem_fraction)
             losses[f"loss_{b}_cls"] = self.loss_weights[b] * cls
             losses[f"loss_{b}_reg"] = self.loss_weights[b] * reg
         return losses
@@ -285,7 +296,24 @@ class FaceCraftCascade(nn.Module):
             results = self._detect(images)
         return [(b.clone(), s.clone()) for b, s in results]
 
-    def _detect(self, images):
+    def propose(self, images, upto):
+        """
+        The test pipeline stopped after stage ``upto`` (no final NMS): the boxes that the
+        next stage would see, for hard-negative mining.
+
+        Args:
+            images (list[Tensor]): (3, H, W) float BGR images.
+            upto (str): "x12" or "x24".
+        Returns:
+            list[(boxes (K, 4) XYXY, scores (K,))], one per image, in image coordinates.
+        """
+        if upto not in ("x12", "x24"):
+            raise ValueError(f"propose() stops after 'x12' or 'x24', got {upto!r}")
+        with torch.inference_mode():
+            results = self._detect(images, upto=upto)
+        return [(b.clone(), s.clone()) for b, s in results]
+
+    def _detect(self, images, upto=None):
         per_image = [self._stage1(img) for img in images]
         levels = [p[0] for p in per_image]
         boxes = torch.cat([p[1] for p in per_image])
@@ -297,6 +325,8 @@ class FaceCraftCascade(nn.Module):
                 keep = batched_nms(boxes, scores, owner, self.stage_nms_thresh)
                 keep = keep.sort().values  # keep boxes grouped by image
                 boxes, scores, owner = boxes[keep], scores[keep], owner[keep]
+            if upto is not None and BRANCHES.index(stage) > BRANCHES.index(upto):
+                break  # what the next stage would see: mined by propose()
             if len(boxes) == 0:
                 break
             boxes = square_boxes(boxes)
@@ -320,6 +350,9 @@ class FaceCraftCascade(nn.Module):
                              b[:, 3].clamp(0, h)], dim=1)
             valid = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
             b, s = b[valid], s[valid]
+            if upto is not None:
+                results.append((b, s))
+                continue
             keep = batched_nms(b, s, torch.zeros_like(s, dtype=torch.long), self.nms_thresh)
             keep = keep[suppress_contained(b[keep], s[keep], self.containment_thresh)]
             keep = keep[: self.max_detections]
