@@ -6,18 +6,52 @@ detectron2 itself is not on PyPI: ``make setup`` (tools/bootstrap.py) installs i
 from the checksum-verified ``pb1-detectron2==0.6`` sources (tools/install_detectron2.py) or by
 keeping a detectron2 that is already installed, e.g. one built from the official repository.
 """
+import glob
+import os
+import shutil
+
 from setuptools import find_packages, setup
+
+ROOT = os.path.dirname(os.path.realpath(__file__))
+
+
+def get_model_zoo_configs():
+    """
+    The YAML configs to ship inside the package, as detectron2's own ``setup.py`` does: link
+    (or, where links fail, copy) ``configs/`` to ``facecraft_d2/model_zoo/configs`` so that
+    :func:`facecraft_d2.model_zoo.get_config_file` finds them in a wheel as in a checkout.
+
+    Returns:
+        list[str]: the config paths relative to ``facecraft_d2/model_zoo`` (package data).
+    """
+    source = os.path.join(ROOT, "configs")
+    destination = os.path.join(ROOT, "facecraft_d2", "model_zoo", "configs")
+    if os.path.isdir(source):  # a checkout or an sdist: refresh the link or copy
+        if os.path.islink(destination):
+            os.unlink(destination)
+        elif os.path.isdir(destination):
+            shutil.rmtree(destination)
+        try:
+            os.symlink(source, destination)
+        except OSError:  # e.g. Windows without the privilege
+            shutil.copytree(source, destination)
+    return sorted(os.path.relpath(p, os.path.dirname(destination))
+                  for p in glob.glob(os.path.join(destination, "**", "*.yaml"), recursive=True))
+
 
 setup(
     name="facecraft_d2",
     version="0.1.0",
     description="FaceCraft cascaded-CNN and RPN + Fast R-CNN face detectors for Detectron2",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=open(os.path.join(ROOT, "README.md"), encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.8",
     packages=find_packages(include=["facecraft_d2", "facecraft_d2.*"]),
-    package_data={"facecraft_d2": ["model_zoo/weights/*.pth", "model_zoo/models.json", "model_zoo/configs/**/*.yaml"]},
+    package_data={
+        "facecraft_d2": ["model_zoo/weights/*.pth", "model_zoo/models.json"],
+        "facecraft_d2.model_zoo": get_model_zoo_configs(),
+    },
     install_requires=[
         "detectron2>=0.6",  # see tools/install_detectron2.py
         "torch>=1.10",

@@ -1,13 +1,26 @@
 # Copyright (c) facecraft_d2 contributors.
 from detectron2.config import CfgNode as CN
 
+from .data.splits import VAL_FRACTION
+
 
 def add_facecraft_config(cfg):
     """
-    Add the config keys of facecraft_d2 to a detectron2 config (in place).
-
-    Every key has a one-line comment; YAML files under ``configs/`` override them.
+    Add the config keys of facecraft_d2 to a detectron2 config (in place), one component at a
+    time (as DensePose's ``add_densepose_config``). Every key has a one-line comment; YAML
+    files under ``configs/`` override them.
     """
+    add_zf_config(cfg)
+    add_joint_rcnn_config(cfg)
+    add_cascade_net_config(cfg)
+    add_cascade_data_config(cfg)
+    add_cascade_sampler_config(cfg)
+    add_cascade_test_config(cfg)
+    add_evaluation_config(cfg)
+
+
+def add_zf_config(cfg):
+    """``MODEL.ZF``: the ZF-net backbone."""
     _C = cfg
 
     # ---------------------------------------------------------------------------- #
@@ -21,6 +34,12 @@ def add_facecraft_config(cfg):
     # Normalization after each conv: "" (none, as ZF without LRN), "BN", "FrozenBN", "GN", "SyncBN".
     _C.MODEL.ZF.NORM = ""
 
+
+
+def add_joint_rcnn_config(cfg):
+    """``MODEL.JOINT_RCNN``: the jointly trained RPN + Fast R-CNN."""
+    _C = cfg
+
     # ---------------------------------------------------------------------------- #
     # Jointly trained RPN + Fast R-CNN (meta-architecture "JointRCNN", paper section 5)
     # ---------------------------------------------------------------------------- #
@@ -31,6 +50,12 @@ def add_facecraft_config(cfg):
     _C.MODEL.JOINT_RCNN.FROZEN = []
     # Loss weights (lambda_rpn, lambda_frcnn) of the joint loss, fused as MODEL.FACECRAFT.LOSS_WEIGHTS.
     _C.MODEL.JOINT_RCNN.LOSS_WEIGHTS = [1.0, 1.0]
+
+
+
+def add_cascade_net_config(cfg):
+    """``MODEL.FACECRAFT`` and ``.NET``: the cascade's network, labels and joint loss."""
+    _C = cfg
 
     # ---------------------------------------------------------------------------- #
     # FaceCraft cascade (meta-architecture "FaceCraftCascade", paper sections 4.1-4.3)
@@ -73,6 +98,12 @@ def add_facecraft_config(cfg):
     # Online hard example mining: the fraction of each branch's valid patches, those with the
     # highest classification loss, that count in its loss (1.0 = all; MTCNN: 0.7).
     _C.MODEL.FACECRAFT.OHEM_FRACTION = 1.0
+
+
+
+def add_cascade_data_config(cfg):
+    """``MODEL.FACECRAFT.DATA``: training samples from crop caches, hard-negative mining, augmentation."""
+    _C = cfg
 
     # Training from crop caches (facecraft_d2/data/crop_cache.py, tools/build_crop_cache.py)
     _C.MODEL.FACECRAFT.DATA = CN()
@@ -120,6 +151,12 @@ def add_facecraft_config(cfg):
     # Probability that a crop is turned grey.
     _C.MODEL.FACECRAFT.DATA.AUGMENT.GRAYSCALE_PROB = 0.1
 
+
+
+def add_cascade_sampler_config(cfg):
+    """``MODEL.FACECRAFT.SAMPLER``: batches, the validation split and the online window sampler."""
+    _C = cfg
+
     _C.MODEL.FACECRAFT.SAMPLER = CN()
     # Side (px) of the smallest square sliding window; faces with sqrt(w*h) below it are never positives.
     _C.MODEL.FACECRAFT.SAMPLER.MIN_WINDOW = 12
@@ -157,9 +194,15 @@ def add_facecraft_config(cfg):
     # Negative patches of many images mixed in the shuffle pool before drawing a batch.
     _C.MODEL.FACECRAFT.SAMPLER.POOL_SIZE = 4096
     # Fraction of training images held out for validation by a hash of image_id (never trained on).
-    _C.MODEL.FACECRAFT.SAMPLER.VAL_FRACTION = 0.1
+    _C.MODEL.FACECRAFT.SAMPLER.VAL_FRACTION = VAL_FRACTION
     # Training images used to measure the regression targets' mean and std before training.
     _C.MODEL.FACECRAFT.SAMPLER.DELTA_STATS_IMAGES = 200
+
+
+
+def add_cascade_test_config(cfg):
+    """``MODEL.FACECRAFT.TEST``: the cascade's test pipeline (CascadeInference)."""
+    _C = cfg
 
     _C.MODEL.FACECRAFT.TEST = CN()
     # Smallest face searched, in pixels of the input image (sets the pyramid's first scale).
@@ -189,6 +232,12 @@ def add_facecraft_config(cfg):
     # outputs; 2-3x faster on CPUs, mostly in max pooling). False: PyTorch's default NCHW.
     _C.MODEL.FACECRAFT.TEST.CHANNELS_LAST = True
 
+
+
+def add_evaluation_config(cfg):
+    """``TEST.FDDB`` / ``TEST.AFW``: the benchmark evaluators."""
+    _C = cfg
+
     # ---------------------------------------------------------------------------- #
     # Benchmark evaluators (facecraft_d2.evaluation), chosen by the dataset's evaluator_type
     # ---------------------------------------------------------------------------- #
@@ -200,8 +249,6 @@ def add_facecraft_config(cfg):
     _C.TEST.AFW.IOU_THRESHOLDS = [0.3, 0.5]
     # Ground-truth faces narrower or shorter than this (pixels) are ignored by the AFW protocol.
     _C.TEST.AFW.MIN_FACE_SIZE = 30
-
-
 def build_config(config_file=None, opts=(), device=None):
     """
     The one way to build a facecraft_d2 config: Detectron2's defaults, ``add_facecraft_config``,

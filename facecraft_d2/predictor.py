@@ -5,6 +5,7 @@
     from facecraft_d2 import FaceDetector
     detector = FaceDetector("cascade-joint", score_threshold=0.9, min_face=24, preset="fast")
     faces = detector.detect("photo.jpg")            # path, PIL image or numpy array
+    faces = detector.detect(rgb_array, format="RGB")  # arrays are BGR unless told otherwise
     for (x1, y1, x2, y2), score in zip(faces.boxes, faces.scores): ...
     many = detector.detect_batch(["a.jpg", "b.png"])
     outputs = detector(cv2.imread("photo.jpg"))      # DefaultPredictor style: {"instances": ...}
@@ -15,8 +16,10 @@ model from a config file and a weights path. Cascades also run on onnxruntime
 (``backend="onnxruntime"``, see :mod:`facecraft_d2.export`).
 """
 import logging
+import math
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,7 +31,13 @@ from detectron2.modeling import build_model
 from detectron2.utils.file_io import PathManager
 
 from .config import add_facecraft_config
-from .data.image_io import DEFAULT_MAX_PIXELS, ImageLoadError, convert_image, load_image
+from .data.image_io import (
+    DEFAULT_MAX_PIXELS,
+    ImageLoadError,
+    channel_order_matters,
+    convert_image,
+    load_image,
+)
 from .model_zoo import get_config, list_models
 from .utils import tune_allocator
 
@@ -36,12 +45,12 @@ from .utils import tune_allocator
 def _checkpointer(model):
     """The engine's weights-only checkpointer (never unpickles code), imported when needed."""
     try:
-        from .engine import FaceCraftCheckpointer as cls
+        from .checkpoint import FaceCraftCheckpointer as cls
     except ImportError:  # pragma: no cover  (older trees without it)
         from detectron2.checkpoint import DetectionCheckpointer as cls
     return cls(model)
 
-__all__ = ["FaceDetections", "FaceDetector", "PRESETS", "resolve_model_name"]
+__all__ = ["FaceDetections", "FaceDetector", "NumberRange", "PRESETS", "resolve_model_name"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +74,84 @@ JointRCNN, ...) meta-architecture. "fast" is the paper's fast mode for cascades 
 the pyramid, section 6.5, with the settings of ``configs/cascade/joint_fast.yaml``) and fewer
 proposals for R-CNN models; "accurate" resizes each crop (cascades) and otherwise keeps the
 model's own config."""
+
+
+class NumberRange:
+    """
+    The type and range of a numeric setting, checked the same way by :class:`FaceDetector`
+    and by the ``facecraft`` command line (its argparse types):
+    ``NumberRange(float, 0, 1)(2, "score_threshold")`` raises
+    ``ValueError("score_threshold must be a number in [0, 1], got 2")``.
+    """
+
+    def __init__(self, kind=float, low=None, high=None, low_open=False):
+        """
+        Args:
+            kind (type): float or int (int accepts integral floats and strings: "16e6").
+            low, high (float or None): the bounds (None: unbounded), inclusive unless
+                ``low_open``.
+        """
+        self.kind, self.low, self.high, self.low_open = kind, low, high, low_open
+
+    def describe(self):
+        what = "an integer" if self.kind is int else "a number"
+        if self.high is not None:
+            return f"{what} in {'(' if self.low_open else '['}{self.low}, {self.high}]"
+        return f"{what} {'>' if self.low_open else '>='} {self.low}"
+
+    def __call__(self, value, name=None):
+        """``value`` (number or string) as ``kind``; raises ValueError naming ``name``."""
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        ok = math.isfinite(number) and (self.kind is not int or number.is_integer())
+        if ok and self.low is not None:
+            ok = number > self.low if self.low_open else number >= self.low
+        ok = ok and (self.high is None or number <= self.high)
+        if not ok:
+            raise ValueError(f"{name + ' ' if name else ''}must be {self.describe()}, got {value}")
+        return self.kind(number)
+
+
+SCORE_THRESHOLD = NumberRange(float, 0, 1)
+MIN_FACE = NumberRange(float, 0, low_open=True)
+POSITIVE_INT = NumberRange(int, 1)
+INPUT_FORMATS = ("BGR", "RGB")
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def _check_device(device):
+    """``device`` if torch knows it and it is present here; one-line ValueError otherwise."""
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be 'cpu' or 'cuda' (or 'cuda:N'), got {device!r}") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: CUDA is not available here (use 'cpu')")
+    return device
+
+
+def _check_export_folder(model):
+    """
+    With ``backend="onnxruntime"``, a ``model`` that is a path (not a shipped name) must be a
+    folder written by ``facecraft export``.
+    """
+    from .export import EXPORT_MANIFEST
+
+    if model in list_models() or not (os.sep in model or "/" in model or os.path.exists(model)):
+        return
+    hint = f"write it with 'facecraft export --model NAME --out {model}'"
+    if not os.path.isdir(model):
+        raise FileNotFoundError(f"ONNX export folder {model!r} does not exist ({hint})")
+    if not os.path.isfile(os.path.join(model, EXPORT_MANIFEST)):
+        raise FileNotFoundError(f"{model!r} is not an ONNX export folder: it has no "
+                                f"{EXPORT_MANIFEST} ({hint})")
 
 
 def _preset_opts(arch, preset):
@@ -173,14 +260,24 @@ class FaceDetector:
     Load a face detector once, then detect faces in images of any size and format.
 
     Inputs: a path (any image Pillow reads, see :mod:`facecraft_d2.data.image_io`), a PIL
-    image (any mode), or a numpy (H, W, 3) uint8 array whose channel order is given by
-    ``format``: "BGR" for ``cv2.imread`` / video frames (the default, as Detectron2's
-    DefaultPredictor), "RGB" for PIL / matplotlib / imageio arrays. (H, W) and (H, W, 4)
-    arrays are accepted too.
+    image (any mode, converted as the file would be), or a numpy array:
+
+    * (H, W, 3) (or (H, W, 4), alpha last) arrays are **BGR by default**, as ``cv2.imread``,
+      video frames and Detectron2's ``DefaultPredictor``; arrays from PIL, matplotlib,
+      imageio or facenet-pytorch are RGB: say so with ``detect(image, format="RGB")``, or
+      once with ``FaceDetector(..., input_format="RGB")``. An RGB array read as BGR loses
+      faces silently, so the first 3-channel array whose order was stated nowhere (neither
+      ``format=`` nor ``input_format=``) gives a one-time warning;
+    * (H, W) and (H, W, 1) arrays and PIL grayscale images are grayscale: the gray channel is
+      copied into the three colour channels (the models take 3 channels).
+
+    uint8, uint16 (scaled to 8 bits) and float ([0, 1] or [0, 255]) arrays are accepted.
 
     Attributes:
         cfg (CfgNode): the frozen config of the model.
         model (nn.Module): the Detectron2 model, in eval mode.
+        input_format (str): channel order of 3-channel arrays unless ``format=`` says
+            otherwise: "BGR" or "RGB".
         score_threshold (float): faces scoring below it are dropped by :meth:`detect`.
         min_face (float): smallest face searched (cascade: first pyramid scale; other models:
             smaller boxes are dropped), in pixels of the image given to the model.
@@ -188,7 +285,8 @@ class FaceDetector:
 
     def __init__(self, model="cascade_joint", *, config_file=None, weights=None,
                  score_threshold=0.9, min_face=None, preset=None, backend="torch",
-                 device=None, opts=(), max_pixels=DEFAULT_MAX_PIXELS, batch_size=4):
+                 device=None, opts=(), max_pixels=DEFAULT_MAX_PIXELS, batch_size=4,
+                 input_format=None):
         """
         Args:
             model (str): a shipped model name (``list_models()``, "-" or "_"), or with
@@ -205,22 +303,36 @@ class FaceDetector:
             device (str): "cpu" or "cuda" (default: cuda if available; onnxruntime: cpu).
             opts (sequence[str]): extra KEY VALUE config overrides.
             max_pixels (int): larger images are downscaled to about this many pixels, and
-                the boxes mapped back to the full size (see :func:`load_image`).
+                the boxes mapped back to the full size (see :func:`load_image`); None: never.
             batch_size (int): images per model call in :meth:`detect_batch`.
+            input_format (str): channel order of numpy arrays, "BGR" (None: BGR, with a
+                one-time warning when the order was not stated) or "RGB"; ``format=`` of
+                :meth:`detect` overrides it per call.
+
+        Raises:
+            ValueError: for a setting out of range (one line naming it), e.g.
+                ``score_threshold`` outside [0, 1], ``min_face <= 0``, ``batch_size < 1``.
 
         Building a detector also fixes glibc's mmap threshold (:func:`facecraft_d2.utils.
         tune_allocator`; unless ``MALLOC_MMAP_THRESHOLD_`` is set), which keeps resident memory
         flat over thousands of images of varying sizes.
         """
+        self.score_threshold = SCORE_THRESHOLD(score_threshold, "score_threshold")
+        min_face = None if min_face is None else MIN_FACE(min_face, "min_face")
+        self.max_pixels = None if max_pixels is None else POSITIVE_INT(max_pixels, "max_pixels")
+        self.batch_size = POSITIVE_INT(batch_size, "batch_size")
+        self.backend = _check_choice("backend", backend, ("torch", "onnxruntime"))
+        self._format_stated = input_format is not None
+        self.input_format = _check_choice("input_format", input_format or "BGR", INPUT_FORMATS)
+        if device is not None:
+            _check_device(device)
         tune_allocator()
-        if backend not in ("torch", "onnxruntime"):
-            raise ValueError(f"backend must be 'torch' or 'onnxruntime', got {backend!r}")
-        self.score_threshold = float(score_threshold)
-        self.max_pixels, self.batch_size = max_pixels, max(1, int(batch_size))
-        self.backend = backend
         export_dir = None
         if backend == "onnxruntime":
             from .export import onnx_export_dir
+
+            if model and not config_file:
+                _check_export_folder(str(model))
 
             export_dir = onnx_export_dir(model, config_file=config_file, weights=weights)
             cfg = _load_export_cfg(export_dir)
@@ -237,7 +349,7 @@ class FaceDetector:
             cfg.MODEL.DEVICE = "cpu"
         if device:
             cfg.MODEL.DEVICE = device
-        self.min_face = float(min_face) if min_face is not None else (
+        self.min_face = min_face if min_face is not None else (
             cfg.MODEL.FACECRAFT.TEST.MIN_FACE_SIZE if arch == CASCADE_ARCH else 0.0)
         cfg.freeze()
         self.cfg = cfg
@@ -254,7 +366,7 @@ class FaceDetector:
                 raise FileNotFoundError(f"weights {cfg.MODEL.WEIGHTS!r} do not exist")
             _checkpointer(self.model).load(path)
         self.is_cascade = arch == CASCADE_ARCH
-        self.input_format = cfg.INPUT.FORMAT
+        self.model_format = cfg.INPUT.FORMAT
         self.aug = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)
 
     # ------------------------------------------------------------ DefaultPredictor API
@@ -263,18 +375,23 @@ class FaceDetector:
         Detectron2's ``DefaultPredictor`` convention.
 
         Args:
-            original_image (np.ndarray): (H, W, 3) uint8 image in BGR order.
+            original_image (np.ndarray): (H, W, 3) uint8 image in ``input_format`` order (BGR
+                unless the detector was built with ``input_format="RGB"``), as is.
         Returns:
             dict: {"instances": Instances} with ``pred_boxes``, ``scores``, ``pred_classes``
             in the image's coordinates, all scores (no ``score_threshold``).
         """
-        return self._run([(original_image, original_image.shape[:2])])[0]
+        image = original_image
+        if self.input_format == "RGB":
+            image = np.ascontiguousarray(original_image[:, :, ::-1])
+        return self._run([(image, original_image.shape[:2])])[0]
 
     # ------------------------------------------------------------ face API
-    def load(self, image, format="BGR"):
+    def load(self, image, format=None):
         """
-        One input (path, PIL image or array in ``format``) -> (BGR array to run on,
-        (height, width) of the full-size image, source path or None, notes).
+        One input (path, PIL image or array in ``format``, default ``input_format``) ->
+        (BGR array to run on, (height, width) of the full-size image, source path or None,
+        notes).
 
         Raises:
             ImageLoadError: for a path that cannot be read as an image.
@@ -282,6 +399,17 @@ class FaceDetector:
         if isinstance(image, (str, os.PathLike)):
             loaded = load_image(image, format="BGR", max_pixels=self.max_pixels)
             return loaded.image, loaded.original_size, os.fspath(image), loaded.notes
+        if format is None:
+            format = self.input_format
+            if not self._format_stated and channel_order_matters(image):
+                self._format_stated = True  # warn once per detector
+                warnings.warn(
+                    f"FaceDetector: a numpy array without format= is read as {format} "
+                    "(cv2.imread order, as Detectron2's DefaultPredictor); if it is RGB (PIL, "
+                    "matplotlib, imageio), pass format='RGB'. Pass format= or "
+                    "FaceDetector(input_format=...) to silence this warning.", stacklevel=4)
+        else:
+            _check_choice("format", format, INPUT_FORMATS)
         try:
             bgr = convert_image(image, format="BGR", input_format=format)
         except (ValueError, TypeError) as e:
@@ -297,10 +425,12 @@ class FaceDetector:
             notes.append(f"downscaled from {size[1]}x{size[0]} to {bgr.shape[1]}x{bgr.shape[0]}")
         return bgr, size, None, notes
 
-    def detect(self, image, format="BGR"):
+    def detect(self, image, format=None):
         """
         Args:
-            image: a path, a PIL image, or a numpy array in ``format`` ("BGR" or "RGB").
+            image: a path, a PIL image, or a numpy array (see the class docstring).
+            format (str): channel order of an array, "BGR" or "RGB" (default:
+                ``input_format``, BGR unless set); ignored for paths and PIL images.
         Returns:
             FaceDetections: faces with score >= ``score_threshold``.
         Raises:
@@ -308,14 +438,15 @@ class FaceDetector:
         """
         return self.detect_batch([image], format=format)[0]
 
-    def detect_batch(self, images, format="BGR", on_error="raise"):
+    def detect_batch(self, images, format=None, on_error="raise"):
         """
         Detect faces in many images, ``batch_size`` per model call (cascades run stages 2
         and 3 on the crops of the whole batch at once).
 
         Args:
             images (list): paths, PIL images or arrays (see :meth:`detect`).
-            format (str): channel order of the arrays, "BGR" or "RGB".
+            format (str): channel order of the arrays, "BGR" or "RGB" (default:
+                ``input_format``).
             on_error (str): "raise": the first unreadable input raises; "skip": its entry in
                 the result is an :class:`ImageLoadError` (naming the file) and the others
                 are detected.
@@ -369,7 +500,7 @@ class FaceDetector:
         """[(BGR (H, W, 3) uint8, (full height, full width))] -> model outputs."""
         inputs = []
         for bgr, (height, width) in images:
-            img = bgr[:, :, ::-1] if self.input_format == "RGB" else bgr
+            img = bgr[:, :, ::-1] if self.model_format == "RGB" else bgr
             img = self.aug.get_transform(img).apply_image(img)
             tensor = torch.as_tensor(np.ascontiguousarray(img).astype("float32").transpose(2, 0, 1))
             inputs.append({"image": tensor, "height": height, "width": width})

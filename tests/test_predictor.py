@@ -9,7 +9,7 @@ from detectron2.structures import Instances
 
 from facecraft_d2 import FaceDetections, FaceDetector
 from facecraft_d2.data.image_io import ImageLoadError
-from facecraft_d2.data.testing import BAD_IMAGE_CASES, write_bad_image
+from facecraft_d2.utils.testing import BAD_IMAGE_CASES, write_bad_image
 from facecraft_d2.predictor import resolve_model_name
 
 
@@ -184,3 +184,79 @@ def _random_weights(config, tmp_path, build_model, torch):
     path = str(tmp_path / "random.pth")
     torch.save({"model": build_model(cfg).state_dict()}, path)
     return path
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"score_threshold": 2}, "score_threshold must be a number in [0, 1], got 2"),
+    ({"score_threshold": -0.1}, "score_threshold must be a number in [0, 1], got -0.1"),
+    ({"min_face": 0}, "min_face must be a number > 0, got 0"),
+    ({"min_face": -5}, "min_face must be a number > 0, got -5"),
+    ({"batch_size": 0}, "batch_size must be an integer >= 1, got 0"),
+    ({"max_pixels": 0}, "max_pixels must be an integer >= 1, got 0"),
+    ({"preset": "turbo"}, "preset must be one of ['accurate', 'fast'], got 'turbo'"),
+    ({"backend": "tensorrt"}, "backend must be one of 'torch', 'onnxruntime', got 'tensorrt'"),
+    ({"input_format": "bgr"}, "input_format must be one of 'BGR', 'RGB', got 'bgr'"),
+    ({"device": "gpu"}, "device must be 'cpu' or 'cuda' (or 'cuda:N'), got 'gpu'"),
+])
+def test_constructor_refuses_bad_settings_in_one_line(kwargs, message):
+    with pytest.raises(ValueError) as e:
+        FaceDetector("cascade_joint", **kwargs)
+    assert str(e.value) == message
+
+
+def test_onnxruntime_export_folder_must_exist(tmp_path):
+    with pytest.raises(FileNotFoundError, match="ONNX export folder .*nothing' does not exist"):
+        FaceDetector(str(tmp_path / "nothing"), backend="onnxruntime")
+
+
+def _rgb(path):
+    return np.ascontiguousarray(_bgr(path)[:, :, ::-1])
+
+
+def test_arrays_are_bgr_unless_said_and_an_unstated_order_warns_once(photo, recwarn):
+    """Detectron2's BGR default; ``format=`` per call or ``input_format=`` once for RGB."""
+    import warnings
+
+    ref = FaceDetector("cascade_joint", score_threshold=0.5, input_format="BGR")
+    by_path = ref.detect(photo)
+    ref.detect(_bgr(photo))
+    assert not recwarn.list  # the order was stated once, in the constructor
+    implicit = FaceDetector("cascade_joint", score_threshold=0.5)
+    assert implicit.input_format == "BGR"
+    with pytest.warns(UserWarning, match="read as BGR.*format='RGB'"):
+        np.testing.assert_allclose(implicit.detect(_bgr(photo)).boxes, by_path.boxes, atol=1e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per detector: no second warning
+        implicit.detect(_bgr(photo))
+        np.testing.assert_allclose(implicit.detect(_rgb(photo), format="RGB").boxes,
+                                   by_path.boxes, atol=1e-4)
+        rgb = FaceDetector("cascade_joint", score_threshold=0.5, input_format="RGB")
+        np.testing.assert_allclose(rgb.detect(_rgb(photo)).boxes, by_path.boxes, atol=1e-4)
+        np.testing.assert_allclose(rgb.detect(_bgr(photo), format="BGR").boxes, by_path.boxes,
+                                   atol=1e-4)
+        np.testing.assert_allclose(rgb.detect(Image.open(photo)).boxes, by_path.boxes, atol=1e-4)
+        np.testing.assert_allclose(rgb.detect(photo).boxes, by_path.boxes, atol=1e-4)
+        # DefaultPredictor style: the detector's input_format too (BGR by default)
+        np.testing.assert_allclose(rgb(_rgb(photo))["instances"].pred_boxes.tensor.numpy(),
+                                   ref(_bgr(photo))["instances"].pred_boxes.tensor.numpy(), atol=1e-4)
+    with pytest.raises(ValueError, match="format must be one of 'BGR', 'RGB', got 'rgb'"):
+        ref.detect(_bgr(photo), format="rgb")
+
+
+def test_grayscale_inputs_agree_and_need_no_format(photo, tmp_path):
+    """(H, W), (H, W, 1), gray 3-channel arrays, mode L images and files: the same faces."""
+    import warnings
+
+    gray_path = str(tmp_path / "gray.png")
+    with Image.open(photo) as im:
+        im.convert("L").save(gray_path)
+    det = FaceDetector("cascade_joint", score_threshold=0.5)
+    ref = det.detect(gray_path)
+    gray = np.asarray(Image.open(gray_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no channel order to state for gray images
+        for image in (gray, gray[:, :, None], np.repeat(gray[:, :, None], 3, axis=2),
+                      Image.open(gray_path)):
+            faces = det.detect(image)
+            assert faces.image_size == ref.image_size
+            np.testing.assert_allclose(faces.boxes, ref.boxes, atol=1e-4)

@@ -46,7 +46,7 @@ from detectron2.modeling import build_model  # noqa: E402
 
 from facecraft_d2.engine import FaceCraftCheckpointer  # noqa: E402
 from facecraft_d2.evaluation.run import benchmark_datasets, evaluate_model  # noqa: E402
-from facecraft_d2.evaluation.speed import (  # noqa: E402
+from facecraft_d2.utils.speed import (  # noqa: E402
     ModelDetectFn,
     pin_to_one_core,
     sample_vga_images,

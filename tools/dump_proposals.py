@@ -25,7 +25,7 @@ from detectron2.modeling import build_model
 from detectron2.utils.logger import setup_logger
 
 from facecraft_d2 import add_facecraft_config
-from facecraft_d2.data.proposals import compute_proposals, save_proposals
+from facecraft_d2.engine.proposals import compute_proposals, save_proposals
 from facecraft_d2.engine import FaceCraftCheckpointer
 
 

@@ -48,7 +48,7 @@ def main():
                         help="FaceDetector / load_image max_pixels")
     args = parser.parse_args()
 
-    from facecraft_d2.data.testing import write_huge_jpeg, write_huge_png
+    from facecraft_d2.utils.testing import write_huge_jpeg, write_huge_png
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -7,8 +7,12 @@ Train or evaluate a facecraft_d2 model.
     python tools/train_net.py --config-file configs/<...>.yaml --eval-only MODEL.WEIGHTS model.pth
 
 Datasets are read from $DETECTRON2_DATASETS (default ./datasets, see datasets/README.md).
+A config file that does not exist, or a MODEL.WEIGHTS file that does not exist, is one line on
+stderr (exit status 1); every other error is Detectron2's, with its traceback.
 """
 import logging
+import os
+import sys
 
 import torch
 
@@ -16,29 +20,65 @@ import detectron2.utils.comm as comm
 from detectron2.config import get_cfg
 from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.evaluation import verify_results
-from detectron2.utils.logger import setup_logger
+from detectron2.utils.file_io import PathManager
 
 from facecraft_d2 import add_facecraft_config
 from facecraft_d2.engine import FaceCraftCheckpointer, Trainer
 from facecraft_d2.evaluation.run import benchmark_datasets
+from facecraft_d2.model_zoo import list_models
+from facecraft_d2.utils.logger import setup_plain_loggers
 
 
-def setup(args):
-    """Create the config from defaults, ``add_facecraft_config``, the file and the overrides."""
-    # the benchmark sets of tools/eval_table.py, so that DATASETS.TEST may name them
-    # (fddb_folds_01_05: folds 1-5 as one ROC; widerface_val_every8: every 8th val image)
-    benchmark_datasets(("fddb", "wider"), wider_step=8)
+def build_cfg(args):
+    """The config from defaults, ``add_facecraft_config``, the file and the overrides."""
     cfg = get_cfg()
     add_facecraft_config(cfg)
     cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts)
+    return cfg
+
+
+def setup(args):
+    """:func:`build_cfg`, on the CPU without CUDA, frozen; logging into ``OUTPUT_DIR``."""
+    # the benchmark sets of tools/eval_table.py, so that DATASETS.TEST may name them
+    # (fddb_folds_01_05: folds 1-5 as one ROC; widerface_val_every8: every 8th val image)
+    benchmark_datasets(("fddb", "wider"), wider_step=8)
+    cfg = build_cfg(args)
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
         logging.getLogger("facecraft_d2").warning("CUDA is not available: running on the CPU")
         cfg.MODEL.DEVICE = "cpu"
     cfg.freeze()
+    setup_plain_loggers(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank())  # log.txt uncoloured
     default_setup(cfg, args)
-    setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="facecraft_d2")
     return cfg
+
+
+def input_error(args):
+    """
+    The one-line error for a config file or a local MODEL.WEIGHTS file that does not exist
+    (a ``facecraft://`` name that is not shipped too), or None. A config that names its
+    weights itself (e.g. ``configs/cascade/joint.yaml``: the previous training step's output)
+    says so, and how to give others. Weights are not needed when ``--resume`` finds a
+    checkpoint in ``OUTPUT_DIR``.
+    """
+    if not PathManager.isfile(args.config_file):
+        return f"config file {args.config_file!r} does not exist"
+    cfg = build_cfg(args)
+    weights, shipped = cfg.MODEL.WEIGHTS, ", ".join(list_models())
+    resuming = args.resume and os.path.isfile(os.path.join(cfg.OUTPUT_DIR, "last_checkpoint"))
+    if not weights or resuming:
+        return None
+    if weights.startswith("facecraft://"):
+        name = weights[len("facecraft://"):]
+        return None if name in list_models() else (
+            f"MODEL.WEIGHTS {weights}: no shipped model {name!r} (shipped: {shipped})")
+    if "://" in weights or os.path.isfile(weights):  # URLs: Detectron2 downloads them
+        return None
+    if "MODEL.WEIGHTS" in args.opts[::2]:
+        return f"weights file {weights!r} (MODEL.WEIGHTS) does not exist"
+    return (f"{args.config_file} needs MODEL.WEIGHTS: it names {weights!r}, which does not exist "
+            "(the output of an earlier training step?); train that step first, or give "
+            f"MODEL.WEIGHTS <file.pth> or MODEL.WEIGHTS facecraft://<shipped model> ({shipped})")
 
 
 def main(args):
@@ -60,6 +100,9 @@ def main(args):
 if __name__ == "__main__":
     args = default_argument_parser().parse_args()
     print("Command Line Args:", args)
+    error = input_error(args)
+    if error:
+        sys.exit(f"train_net.py: error: {error}")
     launch(
         main,
         args.num_gpus,

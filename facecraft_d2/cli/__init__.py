@@ -22,10 +22,17 @@ DESCRIPTION = ("facecraft_d2 face detectors (FaceCraft, CVPR 2016) on images, fo
                "webcams; benchmark evaluation; ONNX export. Run 'facecraft COMMAND --help'.")
 
 
+class _ArgumentParser(argparse.ArgumentParser):
+    """Usage errors are one line too (``facecraft detect: error: argument --threshold: ...``)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser():
     from . import detect, evaluate, export
 
-    parser = argparse.ArgumentParser(prog="facecraft", description=DESCRIPTION)
+    parser = _ArgumentParser(prog="facecraft", description=DESCRIPTION)
     from .. import __version__
 
     parser.add_argument("--version", action="version", version=f"facecraft_d2 {__version__}")

@@ -22,7 +22,8 @@ import time
 
 from tqdm import tqdm
 
-from .common import add_model_options, add_verbose_option, build_detector, formatter
+from ..predictor import POSITIVE_INT
+from .common import add_model_options, add_verbose_option, build_detector, checked, formatter
 from .sources import VideoFrames, expand_inputs
 from .writers import DetectionLog, VideoSink, draw_faces
 
@@ -49,7 +50,7 @@ def add_parser(subparsers):
                    help="write the FDDB detection-file format (name, count, "
                         "'left top width height score' lines) for the images")
     o.add_argument("--no-draw", action="store_true", help="with --out, skip annotated images")
-    o.add_argument("--max-frames", type=int, default=None,
+    o.add_argument("--max-frames", type=checked(POSITIVE_INT), default=None,
                    help="stop each video / webcam after this many frames (webcams run until "
                         "Ctrl-C otherwise)")
     add_verbose_option(p)
@@ -70,6 +71,7 @@ class _Run:
         self.quiet = not args.out and (args.json or args.csv or args.fddb)
         self.num_images = self.num_frames = self.num_faces = 0
         self.model_seconds = 0.0
+        self.video_warnings = []
 
     def _annotated_path(self, rel, suffix=None):
         root, ext = os.path.splitext(rel)
@@ -94,46 +96,68 @@ class _Run:
             cv2.imwrite(self._annotated_path(src.rel, None if ext in (".jpg", ".jpeg", ".png")
                                              else ".jpg"), draw_faces(bgr, shown))
 
-    def _flush(self, batch):
-        """Detect on loaded images; if the batch fails, retry one by one to name the culprit."""
-        if not batch:
-            return
+    def _detect(self, loaded):
+        """
+        Outputs of :meth:`FaceDetector.load` -> [FaceDetections or the exception], by one model
+        call or, if it fails, one call per image to name the culprit.
+        """
         try:
-            results = self.detector.detect_loaded([b[1] for b in batch])
-        except Exception:
-            if len(batch) == 1:
-                raise
-            items = list(batch)
-            batch.clear()
-            for item in items:
-                self._guarded(item[0], lambda item=item: self._flush([item]))
-            return
-        for (src, loaded), faces in zip(batch, results):
-            self._finish_image(src, loaded, faces)
-        batch.clear()
+            return self.detector.detect_loaded(loaded)
+        except Exception as e:
+            if len(loaded) == 1:
+                return [e]
+            return [self._detect([item])[0] for item in loaded]
+
+    def _flush(self, pending):
+        """Report the pending images in input order, after detecting on those that loaded."""
+        found = iter(self._detect([item for _, item in pending if not isinstance(item, Exception)]))
+        for src, item in pending:
+            result = item if isinstance(item, Exception) else next(found)
+            if isinstance(result, Exception):
+                self._fail(src, result)
+            else:
+                self._guarded(src, lambda s=src, i=item, r=result: self._finish_image(s, i, r))
+        pending.clear()
+
+    def _fail(self, src, error):
+        reason = str(error) or type(error).__name__
+        msg = reason if reason.startswith(src.path) else f"{src.path}: {reason}"
+        self.log.add_failure(src.path, msg[len(src.path) + 2:] if msg.startswith(src.path) else msg)
+        _echo(f"FAILED {msg}", self.quiet)
 
     def _guarded(self, src, fn):
         try:
             fn()
         except Exception as e:  # one bad input never stops a run over many files
-            reason = str(e) or type(e).__name__
-            msg = reason if reason.startswith(src.path) else f"{src.path}: {reason}"
-            self.log.add_failure(src.path, msg[len(src.path) + 2:] if msg.startswith(src.path) else msg)
-            _echo(f"FAILED {msg}", self.quiet)
+            self._fail(src, e)
 
-    def images(self, sources):
-        batch = []
-        bar = tqdm(sources, desc="images", unit="img", file=sys.stderr,
+    def run(self, sources):
+        """
+        Every source, reported in input order: images in batches of ``batch_size`` (those that
+        fail to load wait in the batch for their turn), videos and missing paths in between.
+        """
+        pending = []
+        bar = tqdm(sources, desc="files", unit="file", file=sys.stderr,
                    disable=len(sources) < 2 or None)  # folders, on terminals only
         for src in bar:
-            def load(src=src):
-                batch.append((src, self.detector.load(src.path)))
-                if len(batch) >= self.detector.batch_size:
-                    self._flush(batch)
-
-            self._guarded(src, load)
-        if batch:
-            self._guarded(batch[0][0], lambda: self._flush(batch))
+            if src.kind == "image":
+                try:
+                    pending.append((src, self.detector.load(src.path)))
+                except Exception as e:
+                    pending.append((src, e))
+                loaded = sum(not isinstance(item, Exception) for _, item in pending)
+                if loaded >= self.detector.batch_size:
+                    self._flush(pending)
+                continue
+            self._flush(pending)
+            if src.kind == "missing":
+                self._fail(src, "no such file or folder (nor a webcam index)")
+                continue
+            status = []
+            self._guarded(src, lambda s=src: status.append(self.video(s)))
+            if status and status[0] != "ok":
+                self.video_warnings.append(f"{src.path}: {status[0]}")
+        self._flush(pending)
 
     def video(self, src):
         frames_out, sink = [], None
@@ -200,16 +224,9 @@ def run(args):
     log.skipped = skipped
     run_state = _Run(args, detector, log)
     start = time.perf_counter()
-    run_state.images([s for s in sources if s.kind == "image"])
-    for src in (s for s in sources if s.kind == "missing"):
-        log.add_failure(src.path, "no such file or folder (nor a webcam index)")
-    video_warnings = []
-    for src in (s for s in sources if s.kind in ("video", "webcam")):
-        status = []
-        run_state._guarded(src, lambda src=src: status.append(run_state.video(src)))
-        if status and status[0] != "ok":
-            video_warnings.append(f"{src.path}: {status[0]}")
-    summary = _summary(run_state, len(sources), time.perf_counter() - start, video_warnings)
+    run_state.run(sources)
+    summary = _summary(run_state, len(sources), time.perf_counter() - start,
+                       run_state.video_warnings)
     rendered = {"json": lambda: log.to_json(summary), "csv": log.to_csv, "fddb": log.to_fddb}
     names = {"json": "detections.json", "csv": "detections.csv", "fddb": "detections_fddb.txt"}
     for fmt in formats:

@@ -18,8 +18,10 @@ Examples:
 """
 import json
 import os
+import re
 
-from .common import add_model_options, add_verbose_option, formatter
+from ..predictor import POSITIVE_INT
+from .common import add_model_options, add_verbose_option, checked, formatter
 
 __all__ = ["add_parser", "run"]
 
@@ -35,7 +37,7 @@ def add_parser(subparsers):
                         "(configs/cascade/joint_fast.yaml settings) or accurate crops "
                         "(default: the model's config)")
     p.add_argument("--out", default="output/eval", metavar="DIR", help="output folder")
-    p.add_argument("--max-images", type=int, default=None,
+    p.add_argument("--max-images", type=checked(POSITIVE_INT), default=None,
                    help="evaluate only the first N images of each dataset (quick check)")
     p.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE", help="config overrides")
     add_verbose_option(p)
@@ -56,9 +58,29 @@ def _dataset_names(keys, max_images):
         elif key in DatasetCatalog.list():
             names.append(register_subset(key, max_images) if max_images else key)
         else:
-            raise KeyError(f"unknown dataset {key!r}: use one of {', '.join(BENCHMARKS)} or a "
-                           f"registered name ({', '.join(sorted(DatasetCatalog.list())[:12])}, ...)")
+            raise ValueError(_unknown_dataset(key, BENCHMARKS))
     return names
+
+
+def _unknown_dataset(key, benchmarks):
+    """The error for an unknown ``--dataset``: the closest benchmark keys and face datasets."""
+    import difflib
+
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    known = set(MetadataCatalog.list())
+    faces = [n for n in DatasetCatalog.list()
+             if n in known and MetadataCatalog.get(n).get("thing_classes", None) == ["face"]]
+
+    def plain(name):  # "fddb_fold_01" -> "fddb_fold_1", so that "fddb_fold_1" matches it first
+        return re.sub(r"\d+", lambda m: str(int(m.group())), name.lower())
+
+    by_plain = {plain(n): n for n in list(benchmarks) + sorted(faces)}
+    close = [by_plain[n] for n in difflib.get_close_matches(plain(key), by_plain, n=3, cutoff=0.6)]
+    if close:
+        return f"unknown dataset {key!r}; did you mean {' or '.join(close)}?"
+    return (f"unknown dataset {key!r}: use a benchmark key ({', '.join(benchmarks)}) or a "
+            "registered face dataset (datasets/README.md lists them)")
 
 
 def plot_wider_pr(path, curves, title):
@@ -85,7 +107,7 @@ def plot_wider_pr(path, curves, title):
 
 
 def run(args):
-    from ..engine import build_face_evaluator
+    from ..evaluation import build_face_evaluator
     from ..evaluation import WiderFaceEvaluator
     from ..evaluation.run import evaluate_model
     from ..predictor import FaceDetector

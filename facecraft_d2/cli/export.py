@@ -14,7 +14,8 @@ Examples:
 import os
 import sys
 
-from .common import add_verbose_option, formatter
+from ..predictor import POSITIVE_INT
+from .common import add_verbose_option, checked, formatter
 
 __all__ = ["add_parser", "run"]
 
@@ -30,7 +31,7 @@ def add_parser(subparsers):
     p.add_argument("--out", default=None, metavar="DIR",
                    help="output folder (default: $FACECRAFT_CACHE/onnx/<model>, where "
                         "'detect --backend onnxruntime --model <name>' looks for it)")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset version")
+    p.add_argument("--opset", type=checked(POSITIVE_INT), default=17, help="ONNX opset version")
     add_verbose_option(p)
     p.set_defaults(func=run)
     return p

@@ -11,7 +11,9 @@ where to obtain each dataset. To register your own copy of a dataset, call the
 
 import os
 
-from .catalog import register_train_split
+from detectron2.data import MetadataCatalog
+
+from .catalog import register_concat, register_heldout_split, register_subset, register_train_split
 from .datasets.aflw import register_aflw
 from .datasets.afw import register_afw
 from .datasets.background import register_background_images
@@ -20,8 +22,17 @@ from .datasets.fddb import FDDB_FOLD_SIZES, fddb_ellipse_file, register_fddb
 from .datasets.mtfl import MTFL_INDEX_FILES, register_mtfl
 from .datasets.threer import register_threer
 from .datasets.widerface import register_widerface
+from .splits import VAL_FRACTION
+
+FDDB_FOLDS_1_5 = "fddb_folds_01_05"
+"""FDDB folds 1-5 as one dataset (one ROC over the union of their images): the dev benchmark."""
+WIDER_TRAIN_HELDOUT = "widerface_train_heldout"
+"""The validation split of widerface_train that no cascade trains on."""
 
 __all__ = [
+    "FDDB_FOLDS_1_5",
+    "WIDER_TRAIN_HELDOUT",
+    "register_fddb_folds",
     "register_all_widerface",
     "register_all_fddb",
     "register_all_afw",
@@ -55,8 +66,12 @@ def register_all_widerface(root):
             evaluator_type=evaluator_type,
             **metadata,
         )
-    # widerface_train minus the 10% that the cascades hold out (MODEL.FACECRAFT.SAMPLER.VAL_FRACTION)
-    register_train_split("widerface_train", 0.1)
+    # widerface_train minus the 10% that the cascades hold out (MODEL.FACECRAFT.SAMPLER.VAL_FRACTION),
+    # and that 10% (for tuning thresholds on images no model was trained on)
+    register_train_split("widerface_train", VAL_FRACTION)
+    register_heldout_split("widerface_train", VAL_FRACTION)
+    # every 8th val image (132 of the 1,054 in ../shared, all events): quick evaluations
+    register_subset("widerface_val", step=8)
 
 
 # ==== Predefined splits for FDDB ===========
@@ -75,6 +90,28 @@ def register_all_fddb(root):
         )
     register_fddb(
         "fddb_all", [fddb_ellipse_file(base, f) for f in folds], image_root, fold=None, dirname=base
+    )
+    register_fddb_folds((1, 2, 3, 4, 5))  # the dev set: folds 1-5 as one ROC
+
+
+def register_fddb_folds(folds=(1, 2, 3, 4, 5)):
+    """
+    Register the union of FDDB folds as one dataset, e.g. ``fddb_folds_01_05`` for folds 1-5.
+
+    Args:
+        folds (sequence[int]): consecutive fold numbers.
+    Returns:
+        str: the registered name.
+    """
+    bases = ["fddb_fold_{:02d}".format(f) for f in folds]
+    metas = [MetadataCatalog.get(n) for n in bases]
+    return register_concat(
+        "fddb_folds_{:02d}_{:02d}".format(folds[0], folds[-1]),
+        bases,
+        fold=None,
+        folds=list(folds),
+        ellipse_files=[f for m in metas for f in m.get("ellipse_files", [])],
+        num_images_in_fold=sum(m.get("num_images_in_fold", 0) for m in metas),
     )
 
 

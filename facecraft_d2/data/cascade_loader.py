@@ -15,8 +15,7 @@ positive_fraction)`` positives (fewer only while positives run short; the paper 
 """
 import itertools
 import logging
-import zlib
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -26,6 +25,7 @@ from detectron2.data import DatasetCatalog
 from detectron2.utils import comm
 
 from .cascade_sampler import CascadeWindowSampler
+from .splits import split_train_val
 
 __all__ = [
     "split_train_val",
@@ -38,28 +38,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _KEYS = ("images", "ious", "deltas")
-
-
-def _val_key(d: dict) -> float:
-    key = str(d.get("image_id", d.get("file_name")))
-    return zlib.crc32(key.encode("utf-8")) / 2.0**32
-
-
-def split_train_val(
-    dataset_dicts: Sequence[dict], val_fraction: float
-) -> Tuple[List[dict], List[dict]]:
-    """
-    Deterministic train / validation split by a stable hash (CRC-32) of each ``image_id``
-    (``file_name`` when absent): an image is in validation iff ``crc32(id) / 2**32 <
-    val_fraction``, independently of the dataset order and of the other images.
-
-    Returns:
-        (train dicts, val dicts), each in the input order.
-    """
-    train, val = [], []
-    for d in dataset_dicts:
-        (val if _val_key(d) < val_fraction else train).append(d)
-    return train, val
 
 
 def _seed(*parts: int) -> int:

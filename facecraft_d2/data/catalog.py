@@ -2,6 +2,8 @@
 """Helpers on top of detectron2's DatasetCatalog / MetadataCatalog."""
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
+from .splits import split_train_val
+
 __all__ = ["register_concat", "register_heldout_split", "register_subset", "register_train_split"]
 
 
@@ -33,8 +35,6 @@ def register_subset(base_name, num_images=None, name=None, step=1):
 
 def _register_split(base_name, val_fraction, name, part, link):
     """Register part 0 (train) or 1 (held out) of ``split_train_val`` with the base metadata."""
-    from .cascade_loader import split_train_val
-
     if name in DatasetCatalog.list():
         return name
     DatasetCatalog.register(

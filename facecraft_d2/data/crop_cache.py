@@ -29,7 +29,7 @@ from detectron2.utils import comm
 
 from ..utils.io import atomic_write_json
 from .cascade_augment import CropAugmentation
-from .cascade_samples import IGNORED, NEGATIVE, PART, POSITIVE, categorize
+from .cascade_samples import NEGATIVE, PART, POSITIVE, categorize
 
 __all__ = ["CropCacheWriter", "CropCache", "CropCacheLoader", "build_crop_cache_loader"]
 

@@ -19,7 +19,6 @@ squares and mined boxes only; tight face crops (``DATA.LANDMARK_SETS``) give jit
 around their face only.
 """
 import logging
-import os
 import time
 
 import numpy as np

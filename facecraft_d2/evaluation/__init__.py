@@ -2,6 +2,7 @@
 """Face detection evaluators: FDDB, WIDER FACE and the AFW / PASCAL faces AP protocol."""
 
 from .afw_evaluation import AFWEvaluator, afw_average_precision, afw_match, afw_overlaps
+from .build import build_face_evaluator
 from .common import voc_ap
 from .fddb_evaluation import (
     FDDBEvaluator,
@@ -20,6 +21,7 @@ __all__ = [
     "afw_average_precision",
     "afw_match",
     "afw_overlaps",
+    "build_face_evaluator",
     "evaluate_wider",
     "fddb_image_roc",
     "fddb_overlaps",

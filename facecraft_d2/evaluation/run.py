@@ -16,13 +16,16 @@ from collections import OrderedDict
 import torch
 
 from detectron2.config import get_cfg
-from detectron2.data import MetadataCatalog, build_detection_test_loader
+from detectron2.data import build_detection_test_loader
 from detectron2.evaluation import inference_on_dataset
 from detectron2.modeling import build_model
 from detectron2.utils.file_io import PathManager
 
+from ..checkpoint import FaceCraftCheckpointer
 from ..config import add_facecraft_config
-from ..data.catalog import register_concat, register_heldout_split, register_subset
+from ..data.builtin import FDDB_FOLDS_1_5, WIDER_TRAIN_HELDOUT
+from ..data.catalog import register_subset
+from .build import build_face_evaluator
 
 __all__ = [
     "BENCHMARKS",
@@ -30,7 +33,6 @@ __all__ = [
     "build_eval_model",
     "default_eval_cfg",
     "evaluate_model",
-    "register_fddb_folds",
 ]
 
 logger = logging.getLogger(__name__)
@@ -38,28 +40,6 @@ logger = logging.getLogger(__name__)
 BENCHMARKS = ("fddb", "wider", "heldout")
 """Keys of :func:`benchmark_datasets`: FDDB folds 1-5 (one evaluation), WIDER FACE val, and the
 validation split held out of widerface_train by the cascade's training loader (for tuning)."""
-HELDOUT_FRACTION = 0.1  # MODEL.FACECRAFT.SAMPLER.VAL_FRACTION of the shipped cascades
-
-
-def register_fddb_folds(folds=(1, 2, 3, 4, 5)):
-    """
-    Register the union of FDDB folds as one dataset, e.g. ``fddb_folds_01_05`` for folds 1-5.
-
-    Args:
-        folds (sequence[int]): consecutive fold numbers.
-    Returns:
-        str: the registered name.
-    """
-    bases = ["fddb_fold_{:02d}".format(f) for f in folds]
-    metas = [MetadataCatalog.get(n) for n in bases]
-    return register_concat(
-        "fddb_folds_{:02d}_{:02d}".format(folds[0], folds[-1]),
-        bases,
-        fold=None,
-        folds=list(folds),
-        ellipse_files=[f for m in metas for f in m.get("ellipse_files", [])],
-        num_images_in_fold=sum(m.get("num_images_in_fold", 0) for m in metas),
-    )
 
 
 def benchmark_datasets(keys=BENCHMARKS, max_images=None, wider_step=1):
@@ -78,11 +58,11 @@ def benchmark_datasets(keys=BENCHMARKS, max_images=None, wider_step=1):
     out = OrderedDict()
     for key in keys:
         if key == "fddb":
-            name = register_fddb_folds()
+            name = FDDB_FOLDS_1_5
         elif key == "wider":
             name = "widerface_val"
         elif key == "heldout":
-            name = register_heldout_split("widerface_train", HELDOUT_FRACTION)
+            name = WIDER_TRAIN_HELDOUT
         else:
             raise ValueError(f"unknown benchmark {key!r}; choose from {BENCHMARKS}")
         step = wider_step if key == "wider" else 1
@@ -135,8 +115,6 @@ def build_eval_model(config_file, weights=None, opts=()):
     if weights == "random":
         logger.warning("%s: evaluating a RANDOMLY INITIALISED model (no weights)", config_file)
     else:
-        from ..engine.checkpoint import FaceCraftCheckpointer  # avoids an import cycle
-
         FaceCraftCheckpointer(model).load(weights)  # weights-only: never runs code
     return model.eval(), cfg
 
@@ -167,7 +145,7 @@ class _ForwardTimer:
 def evaluate_model(model, cfg, dataset_names, output_dir=None, build_evaluator=None):
     """
     Run ``model`` on each dataset with its benchmark's evaluator (chosen by the dataset's
-    ``evaluator_type``, see :func:`facecraft_d2.engine.build_face_evaluator`).
+    ``evaluator_type``, see :func:`facecraft_d2.evaluation.build_face_evaluator`).
 
     Args:
         model (nn.Module): a Detectron2-style model: list of input dicts ->
@@ -178,14 +156,14 @@ def evaluate_model(model, cfg, dataset_names, output_dir=None, build_evaluator=N
         output_dir (str): if given, each evaluator writes its files into
             ``<output_dir>/<dataset_name>/``.
         build_evaluator (callable): ``(cfg, dataset_name, output_folder) -> DatasetEvaluator``;
-            default :func:`facecraft_d2.engine.build_face_evaluator`.
+            default :func:`facecraft_d2.evaluation.build_face_evaluator`.
     Returns:
         OrderedDict: dataset_name -> the evaluator's results (e.g. {"fddb": {...}}) plus
         "timing": {"seconds" (wall time of loading, inference and scoring), "model_seconds"
         (inside ``model.forward``), "num_images", "ms_per_image" (model time)}.
     """
     if build_evaluator is None:
-        from ..engine import build_face_evaluator as build_evaluator  # avoids an import cycle
+        build_evaluator = build_face_evaluator
     results = OrderedDict()
     for name in dataset_names:
         folder = os.path.join(output_dir, name) if output_dir else None

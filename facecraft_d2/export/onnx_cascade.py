@@ -31,6 +31,7 @@ from detectron2.config import CfgNode, get_cfg
 
 from ..config import add_facecraft_config
 from ..model_zoo.model_zoo import sha256_file
+from ..modeling.cascade import STAGE_INPUT_SIZES
 
 __all__ = ["EXPORT_MANIFEST", "OnnxFaceCraftNet", "attach_onnxruntime", "export_cascade_onnx",
            "load_export_config"]
@@ -38,7 +39,6 @@ __all__ = ["EXPORT_MANIFEST", "OnnxFaceCraftNet", "attach_onnxruntime", "export_
 logger = logging.getLogger(__name__)
 
 EXPORT_MANIFEST = "facecraft_onnx.json"
-_STAGE_SIZES = {"x24": 24, "x48": 48}
 
 
 class _Dense12(nn.Module):
@@ -83,7 +83,7 @@ def export_cascade_onnx(model, cfg, out_dir, weights_sha256=None, opset=17):
                  "logits": {0: "batch", 2: "map_height", 3: "map_width"},
                  "deltas": {0: "batch", 2: "map_height", 3: "map_width"}}),
     }
-    for stage, size in _STAGE_SIZES.items():
+    for stage, size in ((s, STAGE_INPUT_SIZES[s]) for s in ("x24", "x48")):
         specs[stage] = (_Stage(net, stage), torch.rand(2, 3, size, size), "patches",
                         {"patches": {0: "batch"}, "logits": {0: "batch"}, "deltas": {0: "batch"}})
     files = {}
@@ -168,7 +168,7 @@ class OnnxFaceCraftNet(nn.Module):
         (N, 3, S, S) normalized patches, S = 24 for ``upto="x24"`` and 48 for "x48" (the
         sizes the test pipeline crops) -> {upto: (logits (N, 2), deltas (N, 4))}.
         """
-        size = _STAGE_SIZES.get(upto)
+        size = STAGE_INPUT_SIZES.get(upto) if upto != "x12" else None
         if size is None or patches.shape[-1] != size:
             raise ValueError(f"the ONNX export runs {upto!r} on {size}x{size} patches only, got "
                              f"{tuple(patches.shape)}")

@@ -14,7 +14,6 @@ an output pixel then averages samples at most one level pixel apart, so shrinkin
 aliases, and each level is itself anti-aliased. ``crop_resized`` uses a pyramid of octaves
 (the image halved again and again); the fast test preset passes its own test pyramid.
 """
-import math
 
 import torch
 import torch.nn.functional as F

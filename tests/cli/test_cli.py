@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from facecraft_d2.cli import build_parser, main
-from facecraft_d2.data.testing import write_bad_image, write_video
+from facecraft_d2.utils.testing import write_bad_image, write_video
 
 from .conftest import run_facecraft
 
@@ -167,3 +167,17 @@ def test_missing_path_is_listed_and_the_rest_runs(small_photo, tmp_path, capsys)
     assert [f["file"] for f in data["failures"]] == [missing] and len(data["images"]) == 1
     assert f"{missing}: no such file or folder" in err
 
+
+
+def test_per_file_lines_follow_the_input_order(small_photo, tmp_path, capsys):
+    """Failed and missing files are reported in their place, not before the batch they sit in."""
+    bad = write_bad_image("not_an_image", str(tmp_path))
+    good = [str(tmp_path / f"{n}.jpg") for n in ("a", "c", "e")]
+    for path in good:
+        shutil.copy(small_photo, path)
+    missing = str(tmp_path / "d_missing.jpg")
+    inputs = [good[0], bad, good[1], missing, good[2]]
+    assert main(["detect", *inputs, "--batch-size", "4", "--threshold", "0.5"]) == 3
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[1 if line.startswith("FAILED ") else 0].rstrip(":") for line in lines] == inputs
+    assert [line.startswith("FAILED") for line in lines] == [False, True, False, True, False]

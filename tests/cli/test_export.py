@@ -8,7 +8,7 @@ import torch
 
 from facecraft_d2 import FaceDetector
 from facecraft_d2.cli import main
-from facecraft_d2.data.testing import synthetic_face_image
+from facecraft_d2.utils.testing import synthetic_face_image
 
 from .conftest import run_facecraft
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from facecraft_d2.data.image_io import ImageLoadError, convert_image, load_image
-from facecraft_d2.data.testing import BAD_IMAGE_CASES, synthetic_face_image, write_bad_image
+from facecraft_d2.utils.testing import BAD_IMAGE_CASES, synthetic_face_image, write_bad_image
 
 # case -> (expected outcome, text the error must contain)
 ERRORS = {

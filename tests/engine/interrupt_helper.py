@@ -29,8 +29,8 @@ def _stop(signal_file):
 
 
 def install(file_name, when, nth, signal_file):
-    """Patch :func:`facecraft_d2.engine.checkpoint.atomic_write` to stop at the chosen write."""
-    from facecraft_d2.engine import checkpoint
+    """Patch :func:`facecraft_d2.checkpoint.checkpointer.atomic_write` to stop at the chosen write."""
+    from facecraft_d2.checkpoint import checkpointer as checkpoint
 
     original = checkpoint.atomic_write
     calls = {"n": 0}

@@ -20,7 +20,7 @@ from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 
 from facecraft_d2 import add_facecraft_config
-from facecraft_d2.engine.checkpoint import FaceCraftCheckpointer, atomic_write, safe_torch_load
+from facecraft_d2.checkpoint.checkpointer import FaceCraftCheckpointer, atomic_write, safe_torch_load
 
 from .test_train_cascade import CASCADE, TINY
 from .test_train_net import ROOT
@@ -121,7 +121,7 @@ _TAG_SCRIPT = textwrap.dedent(
     import sys, torch
     sys.path.insert(0, {helper_dir!r})
     from interrupt_helper import install
-    from facecraft_d2.engine.checkpoint import FaceCraftCheckpointer
+    from facecraft_d2.checkpoint.checkpointer import FaceCraftCheckpointer
     install("last_checkpoint", "during", 2, {ready!r})
     ckpt = FaceCraftCheckpointer(torch.nn.Linear(2, 2), {out!r})
     ckpt.save("model_a")

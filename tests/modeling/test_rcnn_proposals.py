@@ -12,7 +12,7 @@ from detectron2.data.build import load_proposals_into_dataset
 from detectron2.modeling import build_model
 from detectron2.structures import BoxMode
 
-from facecraft_d2.data.proposals import compute_proposals, save_proposals
+from facecraft_d2.engine.proposals import compute_proposals, save_proposals
 
 from rcnn_common import rcnn_cfg
 

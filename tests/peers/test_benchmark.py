@@ -1,6 +1,6 @@
 # Copyright (c) facecraft_d2 contributors.
 """tools/benchmark.py end to end on two images (a smoke test: no speed thresholds), and the
-timing helpers of facecraft_d2.evaluation.speed."""
+timing helpers of facecraft_d2.utils.speed."""
 import json
 import math
 import os
@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from facecraft_d2.evaluation.speed import latency_stats, sample_vga_images, time_detectors, to_vga
+from facecraft_d2.utils.speed import latency_stats, sample_vga_images, time_detectors, to_vga
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DETECTORS = ["facecraft_fast", "facecraft_fast_onnx", "facecraft_accurate", "rcnn", "mtcnn", "haar", "yunet", "retinaface"]

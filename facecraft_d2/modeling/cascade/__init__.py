@@ -1,6 +1,7 @@
 # Copyright (c) facecraft_d2 contributors.
+from .inference import CascadeInference
 from .losses import branch_labels, branch_loss, threshold_masks
-from .network import BRANCHES, FaceCraftNet
+from .network import BRANCHES, STAGE_INPUT_SIZES, FaceCraftNet
 from .pyramid import (
     crop_from_pyramid,
     crop_resized,
@@ -14,7 +15,9 @@ from .pyramid import (
 
 __all__ = [
     "BRANCHES",
+    "CascadeInference",
     "FaceCraftNet",
+    "STAGE_INPUT_SIZES",
     "branch_labels",
     "branch_loss",
     "crop_from_pyramid",

@@ -21,9 +21,12 @@ from torch import nn
 
 from detectron2.config import configurable
 
-__all__ = ["BRANCHES", "FaceCraftNet"]
+__all__ = ["BRANCHES", "STAGE_INPUT_SIZES", "FaceCraftNet"]
 
 BRANCHES = ("x12", "x24", "x48")
+"""The cascade's branches (stages), in order."""
+STAGE_INPUT_SIZES = {"x12": 12, "x24": 24, "x48": 48}
+"""Side of the square input each branch sees at test time (the test pipeline's crop sizes)."""
 
 
 def _conv_pool(in_ch, out_ch, k):

@@ -1,0 +1,169 @@
+# Copyright (c) facecraft_d2 contributors.
+"""
+The FaceCraft test pipeline (paper sections 4.3 and 6.5) as a component of its own, which owns
+the ``MODEL.FACECRAFT.TEST.*`` settings the way Detectron2's RPN owns its NMS settings:
+
+1. an image pyramid from the smallest face searched, x12 fully convolutional at stride 2 on
+   each level, score threshold, response-map max pooling, box regression;
+2. NMS across levels, squares, 24 x 24 crops into x12-x24, threshold, regression;
+3. NMS, squares, 48 x 48 crops into x12-x24-x48, threshold, regression;
+4. final NMS (and optionally dropping boxes nested in higher-scoring ones).
+
+It runs a :class:`FaceCraftCascade`'s network through three methods of the model:
+``model.net`` (:class:`FaceCraftNet`), ``model.net_input(images)`` (normalization, memory
+layout) and ``model.regress(boxes, deltas)`` (decoding with the stored target statistics).
+"""
+import torch
+import torch.nn.functional as F
+from torchvision.ops import batched_nms
+
+from detectron2.config import configurable
+from detectron2.structures import Boxes
+
+from ...layers import crop_from_pyramid, crop_resized, resize_image
+from .network import BRANCHES, STAGE_INPUT_SIZES
+from .pyramid import dense_windows, pyramid_scales, response_map_pool, square_boxes, suppress_contained
+
+__all__ = ["CascadeInference"]
+
+CROP_MODES = ("accurate", "fast", "copy")
+
+
+class CascadeInference:
+    """``inference(model, images, upto=None)`` -> per image (boxes (K, 4) XYXY, scores (K,))."""
+
+    @configurable
+    def __init__(self, *, min_face=24, pyramid_factor=0.709, score_thresholds=(0.5, 0.5, 0.7),
+                 pool_kernel=2, crop_mode="accurate", max_proposals=2000, stage_nms_thresh=0.7,
+                 nms_thresh=0.3, containment_thresh=1.0, max_detections=750, channels_last=True):
+        """
+        Args:
+            min_face (float): smallest face searched, pixels.
+            pyramid_factor (float): scale ratio between pyramid levels.
+            score_thresholds (tuple[float]): face probability to pass x12, x24 and x48.
+            pool_kernel (int): response-map max-pooling kernel (1 disables it).
+            crop_mode (str): "accurate" (each box resampled from an octave pyramid of the
+                image, as the training crops), "fast" (from the test pyramid's level just
+                large enough) or "copy" (copied from the nearest level without resampling,
+                the paper's literal fast mode).
+            max_proposals (int): at most this many stage-1 boxes per image (highest scores).
+            stage_nms_thresh (float): NMS IoU over the boxes leaving x12 and x24, across
+                pyramid levels (1.0 disables it; the paper relies on the pooling alone).
+            nms_thresh (float): IoU of the final NMS.
+            containment_thresh (float): after the final NMS, drop boxes lying inside a
+                higher-scoring one by more than this fraction of their area (1.0 = off).
+            max_detections (int): detections kept per image.
+            channels_last (bool): run the convs in the channels-last layout (faster on CPUs).
+        """
+        if crop_mode not in CROP_MODES:
+            raise ValueError(f"crop_mode must be one of {CROP_MODES}, got {crop_mode!r}")
+        self.min_face, self.pyramid_factor = min_face, pyramid_factor
+        self.score_thresholds, self.pool_kernel = tuple(score_thresholds), pool_kernel
+        self.crop_mode, self.max_proposals = crop_mode, max_proposals
+        self.stage_nms_thresh, self.nms_thresh = stage_nms_thresh, nms_thresh
+        self.containment_thresh, self.max_detections = containment_thresh, max_detections
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    @classmethod
+    def from_config(cls, cfg):
+        t = cfg.MODEL.FACECRAFT.TEST
+        return {
+            "min_face": t.MIN_FACE_SIZE,
+            "pyramid_factor": t.PYRAMID_FACTOR,
+            "score_thresholds": t.SCORE_THRESHOLDS,
+            "pool_kernel": t.POOL_KERNEL,
+            "crop_mode": t.CROP_MODE,
+            "max_proposals": t.MAX_PROPOSALS,
+            "stage_nms_thresh": t.STAGE_NMS_THRESH,
+            "nms_thresh": t.NMS_THRESH,
+            "containment_thresh": t.CONTAINMENT_THRESH,
+            "max_detections": t.DETECTIONS_PER_IMAGE,
+            "channels_last": t.CHANNELS_LAST,
+        }
+
+    def stage1(self, model, image):
+        """x12 over the pyramid of one (3, H, W) image -> (levels, boxes (K, 4), scores (K,))."""
+        h, w = image.shape[-2:]
+        levels = [(s, resize_image(image, s)) for s in pyramid_scales(h, w, self.min_face, self.pyramid_factor)]
+        boxes, deltas, scores = [], [], []
+        for s, img in levels:
+            if min(img.shape[-2:]) < 12:
+                continue
+            logits, reg = model.net.x12_dense(model.net_input(img[None]))
+            prob = response_map_pool(F.softmax(logits, dim=1)[:, 1], self.pool_kernel)[0]
+            ys, xs = torch.nonzero(prob >= self.score_thresholds[0], as_tuple=True)
+            boxes.append(dense_windows(ys, xs, s))
+            deltas.append(reg[0, :, ys, xs].t())
+            scores.append(prob[ys, xs])
+        if not boxes:
+            return levels, image.new_zeros((0, 4)), image.new_zeros((0,))
+        boxes, deltas, scores = torch.cat(boxes), torch.cat(deltas), torch.cat(scores)
+        if len(scores) > self.max_proposals:
+            keep = scores.topk(self.max_proposals).indices
+            boxes, deltas, scores = boxes[keep], deltas[keep], scores[keep]
+        return levels, model.regress(boxes, deltas), scores
+
+    def crops(self, image, levels, boxes, size):
+        """
+        (K, 3, size, size) crops of the (K, 4) square boxes of one image in the crop mode
+        (see :mod:`facecraft_d2.layers.crops`; "accurate" is the training samples' crop).
+        """
+        if len(boxes) == 0:
+            return image.new_zeros((0, image.shape[0], size, size))
+        if self.crop_mode == "accurate":
+            return crop_resized(image, boxes, size)
+        if levels[0][0] < 1.0:
+            levels = [(1.0, image)] + levels
+        return crop_from_pyramid(levels, boxes, size, resample=self.crop_mode == "fast")
+
+    def __call__(self, model, images, upto=None):
+        """
+        Args:
+            model (FaceCraftCascade): gives ``net``, ``net_input`` and ``regress``.
+            images (list[Tensor]): (3, H, W) float BGR images; stages 2 and 3 run on the crops
+                of all images at once.
+            upto (str): stop after this stage ("x12" or "x24"), before its squares are
+                cropped for the next one and without the final NMS (hard-negative mining);
+                None: the whole pipeline.
+        Returns:
+            list[(boxes (K, 4) XYXY, scores (K,))], one per image, in its coordinates.
+        """
+        per_image = [self.stage1(model, img) for img in images]
+        levels = [p[0] for p in per_image]
+        boxes = torch.cat([p[1] for p in per_image])
+        scores = torch.cat([p[2] for p in per_image])
+        owner = torch.cat([torch.full((len(p[1]),), i, dtype=torch.long, device=boxes.device)
+                           for i, p in enumerate(per_image)])
+        for stage, thresh in zip(BRANCHES[1:], self.score_thresholds[1:]):
+            if self.stage_nms_thresh < 1.0:
+                keep = batched_nms(boxes, scores, owner, self.stage_nms_thresh)
+                keep = keep.sort().values  # keep boxes grouped by image
+                boxes, scores, owner = boxes[keep], scores[keep], owner[keep]
+            if upto is not None and BRANCHES.index(stage) > BRANCHES.index(upto):
+                break  # what the next stage would see
+            if len(boxes) == 0:
+                break
+            boxes = square_boxes(boxes)
+            size = STAGE_INPUT_SIZES[stage]
+            # boxes stay grouped by image (owner is sorted), so the crops line up with them
+            crops = torch.cat([self.crops(images[i], levels[i], boxes[owner == i], size)
+                               for i in range(len(images))])
+            logits, deltas = model.net(model.net_input(crops), upto=stage)[stage]
+            prob = F.softmax(logits, dim=1)[:, 1]
+            keep = prob >= thresh
+            boxes = model.regress(boxes[keep], deltas[keep])
+            scores, owner = prob[keep], owner[keep]
+        results = []
+        for i, img in enumerate(images):
+            b, s = boxes[owner == i], scores[owner == i]
+            b = Boxes(b)
+            b.clip(tuple(img.shape[-2:]))
+            valid = b.nonempty(threshold=0.0)
+            b, s = b.tensor[valid], s[valid]
+            if upto is None:
+                keep = batched_nms(b, s, torch.zeros_like(s, dtype=torch.long), self.nms_thresh)
+                keep = keep[suppress_contained(b[keep], s[keep], self.containment_thresh)]
+                keep = keep[: self.max_detections]
+                b, s = b[keep], s[keep]
+            results.append((b, s))
+        return results
