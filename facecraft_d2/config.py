@@ -241,6 +241,10 @@ def add_evaluation_config(cfg):
     # ---------------------------------------------------------------------------- #
     # Benchmark evaluators (facecraft_d2.evaluation), chosen by the dataset's evaluator_type
     # ---------------------------------------------------------------------------- #
+    _C.TEST.FACES = CN()
+    # Default score threshold of FaceDetector and `facecraft detect` (the shipped cascades'
+    # is chosen on the validation split: few false boxes at high recall, see MODEL_ZOO.md).
+    _C.TEST.FACES.SCORE_THRESH = 0.9
     _C.TEST.FDDB = CN()
     # Number of images of the full FDDB benchmark; TPR is also reported at 1000*n/this FP.
     _C.TEST.FDDB.NUM_TOTAL_IMAGES = 2845

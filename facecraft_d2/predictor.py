@@ -25,12 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from detectron2.config import get_cfg
 from detectron2.data import transforms as T
-from detectron2.modeling import build_model
-from detectron2.utils.file_io import PathManager
 
-from .config import add_facecraft_config
 from .data.image_io import (
     DEFAULT_MAX_PIXELS,
     ImageLoadError,
@@ -38,17 +34,9 @@ from .data.image_io import (
     convert_image,
     load_image,
 )
-from .model_zoo import get_config, list_models
+from .model_zoo import list_models, load_model, resolve_config, resolve_model_name
 from .utils import tune_allocator
 
-
-def _checkpointer(model):
-    """The engine's weights-only checkpointer (never unpickles code), imported when needed."""
-    try:
-        from .checkpoint import FaceCraftCheckpointer as cls
-    except ImportError:  # pragma: no cover  (older trees without it)
-        from detectron2.checkpoint import DetectionCheckpointer as cls
-    return cls(model)
 
 __all__ = ["FaceDetections", "FaceDetector", "NumberRange", "PRESETS", "resolve_model_name"]
 
@@ -180,41 +168,6 @@ def _preset_opts(arch, preset):
     return list(flatten(own))
 
 
-def resolve_model_name(name):
-    """
-    "cascade-joint", "Cascade_Joint" -> "cascade_joint" (a key of ``models.json``).
-
-    Raises:
-        KeyError: listing the shipped models, if there is no such model.
-    """
-    models = list_models()
-    key = name.strip().lower().replace("-", "_")
-    if key not in models:
-        raise KeyError(f"no shipped model {name!r}; available: {', '.join(models)}")
-    return key
-
-
-def resolve_config(model, config_file=None, weights=None):
-    """
-    The config of a shipped model (by name) or of a config file, with ``weights`` (if given)
-    as its ``MODEL.WEIGHTS``.
-
-    Returns:
-        tuple: (unfrozen CfgNode, model name: the shipped name or the config file's stem).
-    """
-    if config_file:
-        cfg = get_cfg()
-        add_facecraft_config(cfg)
-        cfg.merge_from_file(config_file)
-        name = os.path.splitext(os.path.basename(config_file))[0]
-    else:
-        name = resolve_model_name(model)
-        cfg = get_config(name)
-    if weights:
-        cfg.MODEL.WEIGHTS = weights
-    return cfg, name
-
-
 @dataclass
 class FaceDetections:
     """
@@ -284,7 +237,7 @@ class FaceDetector:
     """
 
     def __init__(self, model="cascade_joint", *, config_file=None, weights=None,
-                 score_threshold=0.9, min_face=None, preset=None, backend="torch",
+                 score_threshold=None, min_face=None, preset=None, backend="torch",
                  device=None, opts=(), max_pixels=DEFAULT_MAX_PIXELS, batch_size=4,
                  input_format=None):
         """
@@ -295,7 +248,8 @@ class FaceDetector:
             config_file (str): a facecraft_d2 YAML config instead of a shipped model.
             weights (str): weights for ``config_file`` or the shipped model's config (default:
                 the config's ``MODEL.WEIGHTS``); ``facecraft://<name>`` works too.
-            score_threshold (float): minimum face probability returned by :meth:`detect`.
+            score_threshold (float): minimum face probability returned by :meth:`detect`
+                (None: the model's default, ``TEST.FACES.SCORE_THRESH`` of its config).
             min_face (float): smallest face to search, pixels (None: the config's, 24 for
                 the shipped cascades). Smaller is slower (a deeper pyramid).
             preset (str): "accurate" or "fast" (see :data:`PRESETS`); None: the config's.
@@ -317,7 +271,8 @@ class FaceDetector:
         tune_allocator`; unless ``MALLOC_MMAP_THRESHOLD_`` is set), which keeps resident memory
         flat over thousands of images of varying sizes.
         """
-        self.score_threshold = SCORE_THRESHOLD(score_threshold, "score_threshold")
+        if score_threshold is not None:
+            score_threshold = SCORE_THRESHOLD(score_threshold, "score_threshold")
         min_face = None if min_face is None else MIN_FACE(min_face, "min_face")
         self.max_pixels = None if max_pixels is None else POSITIVE_INT(max_pixels, "max_pixels")
         self.batch_size = POSITIVE_INT(batch_size, "batch_size")
@@ -345,26 +300,24 @@ class FaceDetector:
         if min_face is not None and arch == CASCADE_ARCH:
             cfg.MODEL.FACECRAFT.TEST.MIN_FACE_SIZE = float(min_face)
         cfg.merge_from_list(list(opts))
-        if backend == "onnxruntime" or not torch.cuda.is_available():
+        if backend == "onnxruntime":
             cfg.MODEL.DEVICE = "cpu"
         if device:
             cfg.MODEL.DEVICE = device
+        self.score_threshold = (score_threshold if score_threshold is not None
+                                else SCORE_THRESHOLD(cfg.TEST.FACES.SCORE_THRESH, "TEST.FACES.SCORE_THRESH"))
         self.min_face = min_face if min_face is not None else (
             cfg.MODEL.FACECRAFT.TEST.MIN_FACE_SIZE if arch == CASCADE_ARCH else 0.0)
         cfg.freeze()
         self.cfg = cfg
-        self.model = build_model(cfg).eval()
         if export_dir is not None:
             from .export import attach_onnxruntime
 
-            attach_onnxruntime(self.model, export_dir)
+            self.model = attach_onnxruntime(load_model(cfg, weights=""), export_dir)
         else:
             if not cfg.MODEL.WEIGHTS:
                 raise ValueError(f"{self.name}: no weights (set MODEL.WEIGHTS or weights=)")
-            path = PathManager.get_local_path(cfg.MODEL.WEIGHTS)
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"weights {cfg.MODEL.WEIGHTS!r} do not exist")
-            _checkpointer(self.model).load(path)
+            self.model = load_model(cfg)
         self.is_cascade = arch == CASCADE_ARCH
         self.model_format = cfg.INPUT.FORMAT
         self.aug = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)

@@ -42,9 +42,7 @@ from collections import OrderedDict  # noqa: E402
 import torch  # noqa: E402
 from matplotlib import cbook  # noqa: E402
 
-from detectron2.modeling import build_model  # noqa: E402
 
-from facecraft_d2.engine import FaceCraftCheckpointer  # noqa: E402
 from facecraft_d2.evaluation.run import benchmark_datasets, evaluate_model  # noqa: E402
 from facecraft_d2.utils.speed import (  # noqa: E402
     ModelDetectFn,
@@ -53,7 +51,7 @@ from facecraft_d2.utils.speed import (  # noqa: E402
     throughput,
     time_detectors,
 )
-from facecraft_d2.model_zoo import get_config, list_models  # noqa: E402
+from facecraft_d2.model_zoo import get_config, list_models, load_model  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 logger = logging.getLogger("facecraft_d2.benchmark")
@@ -99,9 +97,7 @@ def build_zoo_model(model_name, preset=None, opts=()):
     cfg.merge_from_list(list(opts))
     cfg.MODEL.WEIGHTS, cfg.MODEL.DEVICE = weights, "cpu"
     cfg.freeze()
-    model = build_model(cfg)
-    FaceCraftCheckpointer(model).load(weights)
-    return model.eval(), cfg
+    return load_model(cfg), cfg
 
 
 def build_detector(spec, num_workers=1):

@@ -19,13 +19,12 @@ import os
 import sys
 
 from detectron2.engine import default_argument_parser
-from detectron2.modeling import build_model
 from detectron2.utils.logger import setup_logger
 
 import facecraft_d2  # noqa: F401  registers the datasets
 from facecraft_d2.config import build_config
-from facecraft_d2.engine import FaceCraftCheckpointer
 from facecraft_d2.engine.hard_negatives import build_stage_cache
+from facecraft_d2.model_zoo import load_model
 
 
 def main():
@@ -39,11 +38,11 @@ def main():
     if os.path.exists(os.path.join(args.out, "cache.json")):
         sys.exit(f"{args.out} already holds a crop cache: remove it first")
     cfg = build_config(args.config_file, args.opts, device="cpu")
-    model = build_model(cfg)
-    if cfg.MODEL.FACECRAFT.DATA.MINE_UPTO:
-        if not cfg.MODEL.WEIGHTS:
-            sys.exit("DATA.MINE_UPTO is set: give the mining model's MODEL.WEIGHTS")
-        FaceCraftCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    mine = bool(cfg.MODEL.FACECRAFT.DATA.MINE_UPTO)
+    if mine and not cfg.MODEL.WEIGHTS:
+        sys.exit("DATA.MINE_UPTO is set: give the mining model's MODEL.WEIGHTS")
+    # without mining only the model's box encoding is used: no weights to load
+    model = load_model(cfg, weights=None if mine else "")
     manifest = build_stage_cache(cfg, model, args.out, num_workers=args.workers,
                                  max_images=args.max_images, seed=max(cfg.SEED, 0))
     logger.info("wrote %s: %s", args.out, manifest)

@@ -13,13 +13,11 @@ import argparse
 import torch
 import torch.nn.functional as F
 
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog
-from detectron2.modeling import build_model
 
-from facecraft_d2 import add_facecraft_config
+from facecraft_d2.config import build_config
 from facecraft_d2.data import CascadeWindowSampler, split_train_val
-from facecraft_d2.engine import FaceCraftCheckpointer
+from facecraft_d2.model_zoo import load_model
 from facecraft_d2.modeling.cascade import BRANCHES
 
 
@@ -52,13 +50,8 @@ def main():
     parser.add_argument("--num-images", type=int, default=60)
     parser.add_argument("opts", nargs=argparse.REMAINDER)
     args = parser.parse_args()
-    cfg = get_cfg()
-    add_facecraft_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    cfg.MODEL.DEVICE = "cpu"
-    model = build_model(cfg)
-    FaceCraftCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    cfg = build_config(args.config_file, args.opts, device="cpu")
+    model = load_model(cfg)
     patches, n_val = collect_patches(cfg, args.num_images)
     probs = evaluate(model, patches)
     fc = cfg.MODEL.FACECRAFT

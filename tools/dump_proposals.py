@@ -19,14 +19,12 @@ import os
 
 import torch
 
-from detectron2.config import get_cfg
 from detectron2.data import build_detection_test_loader
-from detectron2.modeling import build_model
 from detectron2.utils.logger import setup_logger
 
-from facecraft_d2 import add_facecraft_config
+from facecraft_d2.config import build_config
 from facecraft_d2.engine.proposals import compute_proposals, save_proposals
-from facecraft_d2.engine import FaceCraftCheckpointer
+from facecraft_d2.model_zoo import load_model
 
 
 def get_parser():
@@ -44,18 +42,12 @@ def main(args):
     setup_logger(name="facecraft_d2")
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = get_cfg()
-    add_facecraft_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    cfg = build_config(args.config_file, args.opts)
     cfg.MODEL.WEIGHTS = args.weights or os.path.join(cfg.OUTPUT_DIR, "model_final.pth")
     cfg.MODEL.LOAD_PROPOSALS = False  # the test loader must not look for proposal files
-    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
-        cfg.MODEL.DEVICE = "cpu"
     cfg.freeze()
     dataset = args.dataset or cfg.DATASETS.TRAIN[0]
-    model = build_model(cfg)
-    FaceCraftCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    model = load_model(cfg)
     logging.getLogger("facecraft_d2").info(
         "RPN proposals of %s on %s -> %s", cfg.MODEL.WEIGHTS, dataset, args.output
     )

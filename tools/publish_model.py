@@ -9,26 +9,51 @@ SHA-256, training data, iterations and wall time in ``facecraft_d2/model_zoo/mod
         --run output/cascade/joint [--train-time-from output/cascade/separate_x12 ...]
 """
 import argparse
+import datetime
 import json
 import os
 import re
 
 import torch
+import yaml
 
 ZOO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "facecraft_d2", "model_zoo")
 
 
+def _session_seconds(text):
+    """Training time of one session of a log: its "Total training time", or for a session
+    that was killed, the time from its first to its last log line."""
+    total = re.findall(r"Total training time: (\d+):(\d+):(\d+)", text)
+    if total:
+        h, m, s = map(int, total[-1])
+        return h * 3600 + m * 60 + s
+    stamps = [datetime.datetime.strptime(t, "%m/%d %H:%M:%S")
+              for t in re.findall(r"\[(\d\d/\d\d \d\d:\d\d:\d\d)\]", text)]
+    return int((stamps[-1] - stamps[0]).total_seconds()) if len(stamps) > 1 else 0
+
+
 def run_info(run_dir):
-    """Iterations and wall time of a detectron2 training run, read from its log.txt."""
+    """
+    Iterations, samples and wall time of a detectron2 training run, read from its log.txt and
+    config.yaml. A run interrupted and resumed (--resume) has one "Total training time" per
+    session: they are summed; iterations lost to an interruption (after the last checkpoint)
+    are counted in the wall time but not in the iterations.
+    """
     with open(os.path.join(run_dir, "log.txt"), encoding="utf-8") as f:
         log = f.read()
-    m = re.findall(r"Overall training speed: (\d+) iterations in (\d+):(\d+):(\d+)", log)
-    if not m:
+    if not re.findall(r"Overall training speed: (\d+) iterations", log):
         raise SystemExit(f"{run_dir}/log.txt has no finished training")
-    its, h, mi, s = map(int, m[-1])
-    m2 = re.findall(r"Total training time: (\d+):(\d+):(\d+)", log)
-    th, tm, ts = map(int, m2[-1])
-    return {"run": run_dir, "iterations": its + 2, "wall_time_s": th * 3600 + tm * 60 + ts}
+    sessions = log.split("Starting training from iteration")[1:]
+    seconds = sum(_session_seconds(part) for part in sessions)
+    with open(os.path.join(run_dir, "config.yaml"), encoding="utf-8") as f:
+        cfg = yaml.safe_load(f)
+    iterations = int(cfg["SOLVER"]["MAX_ITER"])
+    info = {"run": run_dir, "iterations": iterations, "wall_time_s": seconds,
+            "sessions": len(sessions)}
+    batch = cfg.get("MODEL", {}).get("FACECRAFT", {}).get("SAMPLER", {}).get("BATCH_SIZE")
+    if cfg["MODEL"]["META_ARCHITECTURE"] == "FaceCraftCascade" and batch:
+        info["samples_seen"] = iterations * int(batch)
+    return info
 
 
 def main():

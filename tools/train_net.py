@@ -10,43 +10,31 @@ Datasets are read from $DETECTRON2_DATASETS (default ./datasets, see datasets/RE
 A config file that does not exist, or a MODEL.WEIGHTS file that does not exist, is one line on
 stderr (exit status 1); every other error is Detectron2's, with its traceback.
 """
-import logging
 import os
 import sys
 
-import torch
 
 import detectron2.utils.comm as comm
-from detectron2.config import get_cfg
 from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.evaluation import verify_results
 from detectron2.utils.file_io import PathManager
 
-from facecraft_d2 import add_facecraft_config
+from facecraft_d2.config import build_config
 from facecraft_d2.engine import FaceCraftCheckpointer, Trainer
-from facecraft_d2.evaluation.run import benchmark_datasets
 from facecraft_d2.model_zoo import list_models
 from facecraft_d2.utils.logger import setup_plain_loggers
 
 
 def build_cfg(args):
     """The config from defaults, ``add_facecraft_config``, the file and the overrides."""
-    cfg = get_cfg()
-    add_facecraft_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    return cfg
+    return build_config(args.config_file, args.opts)
 
 
 def setup(args):
     """:func:`build_cfg`, on the CPU without CUDA, frozen; logging into ``OUTPUT_DIR``."""
-    # the benchmark sets of tools/eval_table.py, so that DATASETS.TEST may name them
-    # (fddb_folds_01_05: folds 1-5 as one ROC; widerface_val_every8: every 8th val image)
-    benchmark_datasets(("fddb", "wider"), wider_step=8)
-    cfg = build_cfg(args)
-    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
-        logging.getLogger("facecraft_d2").warning("CUDA is not available: running on the CPU")
-        cfg.MODEL.DEVICE = "cpu"
+    # importing facecraft_d2 registered every dataset DATASETS may name, the benchmark sets
+    # included (fddb_folds_01_05: folds 1-5 as one ROC; widerface_val_every8: every 8th val image)
+    cfg = build_cfg(args)  # on the CPU when CUDA is missing
     cfg.freeze()
     setup_plain_loggers(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank())  # log.txt uncoloured
     default_setup(cfg, args)

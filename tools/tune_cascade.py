@@ -26,14 +26,13 @@ import torch
 
 from detectron2.data import DatasetCatalog
 from detectron2.data import detection_utils as utils
-from detectron2.modeling import build_model
 from detectron2.structures import Boxes, pairwise_iou
 
 import facecraft_d2  # noqa: F401  registers the datasets
 from facecraft_d2.config import build_config
 from facecraft_d2.data.cascade_loader import split_train_val
 from facecraft_d2.data.cascade_samples import faces_and_ignore
-from facecraft_d2.engine import FaceCraftCheckpointer
+from facecraft_d2.model_zoo import load_model
 from facecraft_d2.utils.io import atomic_write_json
 
 
@@ -91,8 +90,7 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(1)
     cfg = build_config(args.config_file, args.opts, device="cpu")
-    model = build_model(cfg).eval()
-    FaceCraftCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    model = load_model(cfg)
     _, val = split_train_val(DatasetCatalog.get("widerface_train"), cfg.MODEL.FACECRAFT.SAMPLER.VAL_FRACTION)
     val = val[: args.max_images]
     min_face = cfg.MODEL.FACECRAFT.TEST.MIN_FACE_SIZE

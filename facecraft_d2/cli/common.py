@@ -56,9 +56,10 @@ def add_model_options(parser, detection=True):
     g.add_argument("--device", default=None, help="'cpu' or 'cuda' (default: cuda if available)")
     if not detection:
         return g
-    g.add_argument("--threshold", type=checked(SCORE_THRESHOLD), default=0.9,
-                   help="minimum face score kept (0-1); lower finds more faces and more false "
-                        "positives (evaluation protocols use all scores)")
+    g.add_argument("--threshold", type=checked(SCORE_THRESHOLD), default=None,
+                   help="minimum face score kept (0-1; default: the model's, chosen on its "
+                        "validation split); lower finds more faces and more false positives "
+                        "(evaluation protocols use all scores)")
     g.add_argument("--min-face", type=checked(MIN_FACE), default=None,
                    help="smallest face searched, in pixels (default: the model's, 24 for the "
                         "cascades); smaller is slower")

@@ -15,16 +15,14 @@ from collections import OrderedDict
 
 import torch
 
-from detectron2.config import get_cfg
 from detectron2.data import build_detection_test_loader
 from detectron2.evaluation import inference_on_dataset
-from detectron2.modeling import build_model
 from detectron2.utils.file_io import PathManager
 
-from ..checkpoint import FaceCraftCheckpointer
-from ..config import add_facecraft_config
+from ..config import build_config
 from ..data.builtin import FDDB_FOLDS_1_5, WIDER_TRAIN_HELDOUT
 from ..data.catalog import register_subset
+from ..model_zoo import load_model
 from .build import build_face_evaluator
 
 __all__ = [
@@ -75,8 +73,7 @@ def default_eval_cfg():
     The config used to load and score images for models without a config of their own (the
     peers): facecraft defaults, original image size (``INPUT.MIN_SIZE_TEST = 0``), BGR.
     """
-    cfg = get_cfg()
-    add_facecraft_config(cfg)
+    cfg = build_config()
     cfg.INPUT.MIN_SIZE_TEST = 0
     cfg.INPUT.FORMAT = "BGR"
     cfg.DATALOADER.NUM_WORKERS = 1
@@ -96,10 +93,7 @@ def build_eval_model(config_file, weights=None, opts=()):
     Returns:
         tuple: (model in eval mode, frozen cfg).
     """
-    cfg = get_cfg()
-    add_facecraft_config(cfg)
-    cfg.merge_from_file(config_file)
-    cfg.merge_from_list(list(opts))
+    cfg = build_config(config_file, opts)
     if weights is None:
         weights = os.path.join(cfg.OUTPUT_DIR, "model_final.pth")
     if weights != "random":
@@ -107,16 +101,10 @@ def build_eval_model(config_file, weights=None, opts=()):
         if not os.path.isfile(weights):
             raise FileNotFoundError(f"weights {weights!r} for {config_file} do not exist")
     cfg.MODEL.WEIGHTS = "" if weights == "random" else weights
-    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
-        logger.warning("CUDA is not available: %s runs on the CPU", config_file)
-        cfg.MODEL.DEVICE = "cpu"
     cfg.freeze()
-    model = build_model(cfg)
     if weights == "random":
         logger.warning("%s: evaluating a RANDOMLY INITIALISED model (no weights)", config_file)
-    else:
-        FaceCraftCheckpointer(model).load(weights)  # weights-only: never runs code
-    return model.eval(), cfg
+    return load_model(cfg), cfg  # weights-only: never runs code
 
 
 class _ForwardTimer:

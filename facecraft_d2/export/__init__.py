@@ -38,20 +38,16 @@ def default_cache_dir():
 
 def _build_torch_model(model, config_file=None, weights=None):
     """(model in eval mode with weights, cfg, weights path, name) of a shipped or config model."""
-    from detectron2.modeling import build_model
     from detectron2.utils.file_io import PathManager
 
-    from ..predictor import _checkpointer, resolve_config
+    from ..model_zoo import load_model, resolve_config
 
-    cfg, name = resolve_config(model, config_file, weights)
-    cfg.MODEL.DEVICE = "cpu"
+    cfg, name = resolve_config(model, config_file, weights, opts=["MODEL.DEVICE", "cpu"])
     path = PathManager.get_local_path(cfg.MODEL.WEIGHTS) if cfg.MODEL.WEIGHTS else ""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"weights {cfg.MODEL.WEIGHTS!r} of {name} do not exist")
     cfg.MODEL.WEIGHTS = path
-    net = build_model(cfg).eval()
-    _checkpointer(net).load(path)
-    return net, cfg, path, name
+    return load_model(cfg), cfg, path, name
 
 
 def export_model(model="cascade_joint", out_dir=None, config_file=None, weights=None, opset=17):
@@ -88,24 +84,18 @@ def onnx_export_dir(model, config_file=None, weights=None):
     if model and os.path.isfile(os.path.join(str(model), EXPORT_MANIFEST)):
         return str(model)
     if config_file:
-        from detectron2.config import get_cfg
         from detectron2.utils.file_io import PathManager
 
-        from ..config import add_facecraft_config
+        from ..model_zoo import resolve_config
 
-        cfg = get_cfg()
-        add_facecraft_config(cfg)
-        cfg.merge_from_file(config_file)
+        cfg, _ = resolve_config(None, config_file)
         path = PathManager.get_local_path(weights or cfg.MODEL.WEIGHTS)
         name = os.path.splitext(os.path.basename(config_file))[0]
         out_dir = os.path.join(default_cache_dir(), name)
         if not os.path.isfile(path) or stale_export(out_dir, path, cfg):
             export_model(out_dir=out_dir, config_file=config_file, weights=weights)
         return out_dir
-    from ..model_zoo import get_checkpoint_path
-    from ..predictor import resolve_model_name
-
-    from ..model_zoo import get_config
+    from ..model_zoo import get_checkpoint_path, get_config, resolve_model_name
 
     name = resolve_model_name(model)
     out_dir = os.path.join(default_cache_dir(), name)

@@ -27,9 +27,9 @@ import warnings
 import torch
 from torch import nn
 
-from detectron2.config import CfgNode, get_cfg
+from detectron2.config import CfgNode
 
-from ..config import add_facecraft_config
+from ..config import build_config
 from ..model_zoo.model_zoo import sha256_file
 from ..modeling.cascade import STAGE_INPUT_SIZES
 
@@ -120,8 +120,7 @@ def _read_manifest(export_dir):
 
 def load_export_config(export_dir):
     """The (unfrozen) config stored in an export's manifest, with no weights to load."""
-    cfg = get_cfg()
-    add_facecraft_config(cfg)
+    cfg = build_config()
     cfg.merge_from_other_cfg(CfgNode.load_cfg(_read_manifest(export_dir)["config"]))
     cfg.MODEL.WEIGHTS = ""
     return cfg

@@ -5,6 +5,18 @@ from .model_zoo import (
     get_config,
     get_config_file,
     list_models,
+    load_model,
+    resolve_config,
+    resolve_model_name,
 )
 
-__all__ = ["ChecksumMismatchError", "get_checkpoint_path", "get_config", "get_config_file", "list_models"]
+__all__ = [
+    "ChecksumMismatchError",
+    "get_checkpoint_path",
+    "get_config",
+    "get_config_file",
+    "list_models",
+    "load_model",
+    "resolve_config",
+    "resolve_model_name",
+]

@@ -13,10 +13,18 @@ import os
 
 from iopath.common.file_io import PathHandler
 
-from detectron2.config import get_cfg
 from detectron2.utils.file_io import PathManager
 
-__all__ = ["ChecksumMismatchError", "get_checkpoint_path", "get_config", "get_config_file", "list_models"]
+__all__ = [
+    "ChecksumMismatchError",
+    "get_checkpoint_path",
+    "get_config",
+    "get_config_file",
+    "list_models",
+    "load_model",
+    "resolve_config",
+    "resolve_model_name",
+]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _WEIGHTS_DIR = os.path.join(_HERE, "weights")
@@ -85,18 +93,82 @@ def get_config_file(config_path):
 
 def get_config(name, trained=True):
     """
-    The config of a shipped model (with ``add_facecraft_config`` applied), its
-    ``MODEL.WEIGHTS`` pointing at the checked weights when ``trained``.
+    The config of a shipped model (:func:`facecraft_d2.config.build_config` of its file, then
+    its ``test_overrides``), its ``MODEL.WEIGHTS`` pointing at the checked weights when
+    ``trained``.
     """
-    from ..config import add_facecraft_config
+    from ..config import build_config
 
-    cfg = get_cfg()
-    add_facecraft_config(cfg)
-    cfg.merge_from_file(get_config_file(_entry(name)["config"]))
-    for key, value in _entry(name).get("test_overrides", {}).items():
-        cfg.merge_from_list([key, value])
+    entry = _entry(name)
+    overrides = [str(v) for kv in entry.get("test_overrides", {}).items() for v in kv]
+    cfg = build_config(get_config_file(entry["config"]), overrides)
     cfg.MODEL.WEIGHTS = get_checkpoint_path(name) if trained else ""
     return cfg
+
+
+def resolve_model_name(name):
+    """
+    "cascade-joint", "Cascade_Joint" -> "cascade_joint" (a key of ``models.json``).
+
+    Raises:
+        KeyError: listing the shipped models, if there is no such model.
+    """
+    models = list_models()
+    key = str(name).strip().lower().replace("-", "_")
+    if key not in models:
+        raise KeyError(f"no shipped model {name!r}; available: {', '.join(models)}")
+    return key
+
+
+def resolve_config(model, config_file=None, weights=None, opts=()):
+    """
+    The one way to a model's config: a shipped model (by name) or a config file, then
+    ``weights`` (if given) as its ``MODEL.WEIGHTS`` and the ``opts`` overrides.
+
+    Returns:
+        tuple: (unfrozen CfgNode, model name: the shipped name or the config file's stem).
+    """
+    from ..config import build_config
+
+    if config_file:
+        cfg = build_config(config_file)
+        name = os.path.splitext(os.path.basename(config_file))[0]
+    else:
+        name = resolve_model_name(model)
+        cfg = get_config(name)
+    if weights:
+        cfg.MODEL.WEIGHTS = weights
+    cfg.merge_from_list(list(opts))
+    if cfg.MODEL.DEVICE.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            cfg.MODEL.DEVICE = "cpu"
+    return cfg, name
+
+
+def load_model(cfg, weights=None):
+    """
+    The one way to build a model and load its weights: ``build_model(cfg)`` in eval mode,
+    with ``weights`` (default ``cfg.MODEL.WEIGHTS``; ``facecraft://<name>`` works) loaded
+    weights-only by :class:`facecraft_d2.checkpoint.FaceCraftCheckpointer` (never running
+    code from the file).
+
+    Raises:
+        FileNotFoundError: if the weights file does not exist.
+    """
+    from detectron2.modeling import build_model
+
+    from ..checkpoint import FaceCraftCheckpointer
+
+    weights = cfg.MODEL.WEIGHTS if weights is None else weights
+    model = build_model(cfg)
+    if weights:
+        path = PathManager.get_local_path(weights)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"weights {weights!r} do not exist")
+        FaceCraftCheckpointer(model).load(path)
+    return model.eval()
 
 
 class FaceCraftHandler(PathHandler):
