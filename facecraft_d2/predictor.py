@@ -472,12 +472,8 @@ class FaceDetector:
             keep &= np.sqrt(np.clip(wh[:, 0] * wh[:, 1], 0, None)) >= self.min_face
         order = np.argsort(-scores[keep], kind="stable")
         stages = None
-        if self.is_cascade:
-            if inst.has("pred_stages"):  # recorded by the model, if it has early exits
-                names = [str(s) for s in np.asarray(inst.pred_stages)]
-            else:  # every box out of the cascade passed all its stages
-                names = ["x48"] * len(scores)
-            stages = [names[i] for i in np.nonzero(keep)[0][order]]
+        if self.is_cascade:  # every box out of the cascade passed all its stages
+            stages = ["x48"] * int(keep.sum())
         return FaceDetections(boxes[keep][order], scores[keep][order], stages, tuple(size),
                               source, list(notes))
 

@@ -3,17 +3,18 @@
 """
 Patch-level validation of a FaceCraft cascade on the held-out split of its training data
 (MODEL.FACECRAFT.SAMPLER.VAL_FRACTION of the images, never trained on): for each branch,
-the face recall and the background pass rate at the training thresholds, and the loss.
+the face recall and the background pass rate at several thresholds, and what the cascade
+keeps before x48 at the training thresholds. (Whole-image detection on the same split, and
+the choice of the test thresholds: tools/tune_cascade.py.)
 
     python tools/cascade_val.py --config-file configs/cascade/joint.yaml \
         MODEL.WEIGHTS output/cascade/joint/model_final.pth
 """
-import argparse
-
 import torch
 import torch.nn.functional as F
 
 from detectron2.data import DatasetCatalog
+from detectron2.engine import default_argument_parser
 
 from facecraft_d2.config import build_config
 from facecraft_d2.data import CascadeWindowSampler, split_train_val
@@ -45,10 +46,8 @@ def evaluate(model, patches, batch=1024):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config-file", required=True)
+    parser = default_argument_parser()
     parser.add_argument("--num-images", type=int, default=60)
-    parser.add_argument("opts", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     cfg = build_config(args.config_file, args.opts, device="cpu")
     model = load_model(cfg)

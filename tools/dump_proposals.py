@@ -4,7 +4,7 @@
 Run a trained RPN in test mode on a dataset's images and save its proposals in Detectron2's
 proposal-file format, for the next step's ``DATASETS.PROPOSAL_FILES_TRAIN``.
 
-    python tools/dump_proposals.py --config-file configs/rcnn/two_step/rpn.yaml \
+    python tools/dump_proposals.py --config-file configs/rcnn/steps/rpn.yaml \
         --output output/rcnn/rpn/proposals_train.pkl [--dataset widerface_train_trainsplit] \
         [--weights output/rcnn/rpn/model_final.pth]
 

@@ -16,7 +16,6 @@ highest recall at that false-positive rate).
         --config-file configs/cascade/joint.yaml MODEL.WEIGHTS output/cascade/joint/model_final.pth \
         --x12 0.3 0.4 0.5 0.6 --x24 0.3 0.5 0.7 --out results/cascade/tuning_joint.json
 """
-import argparse
 import json
 import os
 import time
@@ -26,6 +25,7 @@ import torch
 
 from detectron2.data import DatasetCatalog
 from detectron2.data import detection_utils as utils
+from detectron2.engine import default_argument_parser
 from detectron2.structures import Boxes, pairwise_iou
 
 import facecraft_d2  # noqa: F401  registers the datasets
@@ -78,15 +78,13 @@ def summarize(per_image, num_faces, fp_per_image):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config-file", required=True)
+    p = default_argument_parser()
     p.add_argument("--x12", type=float, nargs="+", default=[0.3, 0.4, 0.5, 0.6])
     p.add_argument("--x24", type=float, nargs="+", default=[0.3, 0.5, 0.7])
     p.add_argument("--x48", type=float, default=0.3, help="x48's stage threshold (low: the score threshold decides)")
     p.add_argument("--fp-per-image", type=float, default=0.1)
     p.add_argument("--max-images", type=int, default=150)
     p.add_argument("--out", default=None, help="JSON file for every figure")
-    p.add_argument("opts", nargs=argparse.REMAINDER)
     args = p.parse_args()
     torch.set_num_threads(1)
     cfg = build_config(args.config_file, args.opts, device="cpu")

@@ -37,17 +37,19 @@ Labelling rules (all thresholds are constructor arguments):
 import math
 from typing import Dict, NamedTuple, Optional
 
-import cv2
 import numpy as np
 import torch
-from torchvision.ops import box_iou, roi_align
+from torchvision.ops import box_iou
 
 from detectron2.config import configurable
 from detectron2.data import detection_utils as utils
 from detectron2.modeling.box_regression import Box2BoxTransform
-from detectron2.structures import BoxMode
+from detectron2.structures import Boxes, BoxMode, pairwise_ioa
+from detectron2.structures.boxes import matched_pairwise_iou
 
-__all__ = ["WindowGrid", "CascadeWindowSampler", "crop_and_resize", "pairwise_iou_matched"]
+from ..layers import crop_resized
+
+__all__ = ["WindowGrid", "CascadeWindowSampler", "crop_and_resize"]
 
 _BOX2BOX = Box2BoxTransform(weights=(1.0, 1.0, 1.0, 1.0))
 _EPS = 1e-6
@@ -93,72 +95,21 @@ class WindowGrid(NamedTuple):
         return torch.stack([x0, y0, x0 + size, y0 + size], dim=1).float()
 
 
-def pairwise_iou_matched(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """IoU of ``a[i]`` with ``b[i]``, both (N, 4) XYXY; returns (N,)."""
-    iw = (torch.minimum(a[:, 2], b[:, 2]) - torch.maximum(a[:, 0], b[:, 0])).clamp(min=0)
-    ih = (torch.minimum(a[:, 3], b[:, 3]) - torch.maximum(a[:, 1], b[:, 1])).clamp(min=0)
-    inter = iw * ih
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / (area_a + area_b - inter).clamp(min=1e-12)
-
-
-def _intersection_over_first(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(N, M) area of ``a[i] & b[j]`` divided by the area of ``a[i]``."""
-    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
-    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = (rb - lt).clamp(min=0)
-    area_a = ((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])).clamp(min=1e-12)
-    return wh[..., 0] * wh[..., 1] / area_a[:, None]
-
-
 def crop_and_resize(image: np.ndarray, boxes: torch.Tensor, output_size: int) -> torch.Tensor:
     """
-    Crop square-ish boxes from an image and resize them to ``output_size`` (anti-aliased).
-
-    A box of side ``s`` is cropped with ``roi_align(aligned=True, sampling_ratio=2)`` from the
-    pyramid level ``j = floor(log2(s / output_size))`` (the image halved ``j`` times with
-    ``cv2.INTER_AREA``), so every output pixel averages a 2x2 grid of samples spaced at most
-    one level pixel apart. Parts of a box outside the image are zeros.
+    Crop square boxes from an image and resize them to ``output_size``, with the crop function
+    of the test pipeline and the crop caches (:func:`facecraft_d2.layers.crop_resized`).
 
     Args:
-        image (ndarray): uint8 (H, W, C) image, e.g. BGR from ``read_image``.
-        boxes (Tensor): float (M, 4) XYXY boxes in image coordinates.
+        image (ndarray): uint8 (H, W, C) or (H, W) image, e.g. BGR from ``read_image``.
+        boxes (Tensor): float (M, 4) XYXY square boxes in image coordinates.
         output_size (int): side S of the output patches.
     Returns:
         Tensor: float32 (M, C, S, S) patches in the image's value range (0-255).
     """
-    height, width = image.shape[:2]
-    channels = 1 if image.ndim == 2 else image.shape[2]
-    out = torch.zeros((len(boxes), channels, output_size, output_size), dtype=torch.float32)
-    if len(boxes) == 0:
-        return out
-    boxes = boxes.float()
-    side = torch.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]).clamp(min=1e-3)
-    level = torch.floor(torch.log2(side / output_size) + _EPS).clamp(min=0).long()
-    # halve while the next level keeps at least 2 px on each side
-    max_level = 0
-    while min(height, width) >> (max_level + 1) >= 2:
-        max_level += 1
-    level = level.clamp(max=max_level)
-    pyramid = image if image.ndim == 3 else image[:, :, None]
-    for j in range(int(level.max()) + 1):
-        if j > 0:
-            h, w = pyramid.shape[:2]
-            pyramid = cv2.resize(
-                pyramid, (max(1, round(w / 2)), max(1, round(h / 2))), interpolation=cv2.INTER_AREA
-            )
-            if pyramid.ndim == 2:
-                pyramid = pyramid[:, :, None]
-        sel = torch.nonzero(level == j).flatten()
-        if len(sel) == 0:
-            continue
-        lh, lw = pyramid.shape[:2]
-        scale = torch.tensor([lw / width, lh / height, lw / width, lh / height])
-        rois = torch.cat([torch.zeros(len(sel), 1), boxes[sel] * scale], dim=1)
-        tensor = torch.from_numpy(np.ascontiguousarray(pyramid)).permute(2, 0, 1)[None].float()
-        out[sel] = roi_align(tensor, rois, output_size, 1.0, sampling_ratio=2, aligned=True)
-    return out
+    pixels = image if image.ndim == 3 else image[:, :, None]
+    tensor = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).float()
+    return crop_resized(tensor, boxes.float(), output_size)
 
 
 class CascadeWindowSampler:
@@ -308,7 +259,7 @@ class CascadeWindowSampler:
         ix, iy = lo[p, 0] + jx, lo[p, 1] + jy
         x0, y0, side = ix.double() * st[p], iy.double() * st[p], s[p]
         boxes = torch.stack([x0, y0, x0 + side, y0 + side], 1)
-        iou = pairwise_iou_matched(boxes, f[fi[p]])
+        iou = matched_pairwise_iou(Boxes(boxes), Boxes(f[fi[p]]))
         keep = iou >= t
         ids = (grid.starts[lvl[p]] + iy * grid.nx[lvl[p]] + ix)[keep]
         boxes, iou, face = boxes[keep], iou[keep], fi[p][keep]
@@ -350,7 +301,7 @@ class CascadeWindowSampler:
         """(N,) bool: the boxes covering ignore regions with at most ``ignore_ioa`` of their area."""
         if len(ignore) == 0:
             return torch.ones(len(boxes), dtype=torch.bool)
-        return _intersection_over_first(boxes, ignore).max(dim=1).values <= self.ignore_ioa
+        return pairwise_ioa(Boxes(ignore), Boxes(boxes)).max(dim=0).values <= self.ignore_ioa
 
     def _near_negatives(self, faces, usable, ignore, generator):
         """Random squares around usable faces with max IoU < neg_iou: (boxes, iou)."""

@@ -10,6 +10,8 @@ resampling (the paper's literal fast mode). Everything works on whole tensors.
 import torch
 import torch.nn.functional as F
 
+from detectron2.structures import Boxes, pairwise_ioa
+
 from ...layers import crop_from_pyramid, crop_resized, resize_image
 
 __all__ = [
@@ -97,10 +99,7 @@ def suppress_contained(boxes, scores, thresh):
     k = len(boxes)
     if thresh >= 1.0 or k < 2:
         return torch.ones(k, dtype=torch.bool, device=boxes.device)
-    lt = torch.maximum(boxes[:, None, :2], boxes[None, :, :2])
-    rb = torch.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
-    inter = (rb - lt).clamp(min=0).prod(dim=2)  # (K, K)
-    area = (boxes[:, 2:] - boxes[:, :2]).clamp(min=0).prod(dim=1)
-    contained = inter / area[:, None].clamp(min=1e-6) > thresh  # row i inside column j
+    b = Boxes(boxes)
+    contained = pairwise_ioa(b, b).t() > thresh  # [i, j]: box i inside box j (over i's area)
     higher = torch.ones(k, k, dtype=torch.bool, device=boxes.device).tril(-1)  # j before i
     return ~(contained & higher).any(dim=1)

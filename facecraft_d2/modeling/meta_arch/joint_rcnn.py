@@ -28,11 +28,11 @@ import torch
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
 
-__all__ = ["JointRCNN", "BRANCHES", "PARTS"]
+__all__ = ["JointRCNN", "RCNN_BRANCHES", "PARTS"]
 
 logger = logging.getLogger(__name__)
 
-BRANCHES = ("rpn", "frcnn")
+RCNN_BRANCHES = ("rpn", "frcnn")
 """Names of the two branches, in the order of ``MODEL.JOINT_RCNN.LOSS_WEIGHTS``."""
 PARTS = ("backbone", "proposal_generator", "roi_heads")
 """Sub-modules that ``MODEL.JOINT_RCNN.FROZEN`` may name."""
@@ -46,32 +46,32 @@ class JointRCNN(GeneralizedRCNN):
     """
 
     @configurable
-    def __init__(self, *, train_branches=BRANCHES, frozen=(), loss_weights=(1.0, 1.0), **kwargs):
+    def __init__(self, *, train_branches=RCNN_BRANCHES, frozen=(), loss_weights=(1.0, 1.0), **kwargs):
         """
         NOTE: this interface is experimental.
 
         Args:
             train_branches (sequence[str]): branches whose losses are computed in training,
-                among :data:`BRANCHES` ("rpn", "frcnn").
+                among :data:`RCNN_BRANCHES` ("rpn", "frcnn").
             frozen (sequence[str]): parts whose parameters are fixed, among :data:`PARTS`.
             loss_weights (sequence[float]): (lambda_rpn, lambda_frcnn) of the joint loss.
             kwargs: arguments of :class:`GeneralizedRCNN` (backbone, proposal_generator,
                 roi_heads, pixel_mean, pixel_std, ...).
         """
         super().__init__(**kwargs)
-        unknown = (set(train_branches) - set(BRANCHES)) | (set(frozen) - set(PARTS))
+        unknown = (set(train_branches) - set(RCNN_BRANCHES)) | (set(frozen) - set(PARTS))
         if unknown or not train_branches:
             raise ValueError(
-                f"JointRCNN: train_branches must be a non-empty subset of {BRANCHES} and "
+                f"JointRCNN: train_branches must be a non-empty subset of {RCNN_BRANCHES} and "
                 f"frozen a subset of {PARTS}; got {list(train_branches)} / {list(frozen)}"
             )
-        if len(loss_weights) != len(BRANCHES):
-            raise ValueError(f"JointRCNN: loss_weights needs {len(BRANCHES)} values, got {loss_weights}")
+        if len(loss_weights) != len(RCNN_BRANCHES):
+            raise ValueError(f"JointRCNN: loss_weights needs {len(RCNN_BRANCHES)} values, got {loss_weights}")
         if self.proposal_generator is None:
             raise ValueError("JointRCNN needs an RPN (MODEL.PROPOSAL_GENERATOR.NAME)")
         self.train_branches = tuple(train_branches)
         self.frozen = tuple(frozen)
-        self.loss_weights = dict(zip(BRANCHES, (float(w) for w in loss_weights)))
+        self.loss_weights = dict(zip(RCNN_BRANCHES, (float(w) for w in loss_weights)))
         for part in self.frozen:
             for p in getattr(self, part).parameters():
                 p.requires_grad_(False)
