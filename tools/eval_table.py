@@ -57,6 +57,7 @@ COLUMNS = [
     "WIDER hard",
     "images (FDDB / WIDER)",
     "seconds (FDDB / WIDER)",
+    "FDDB FP/image, TPR @ default threshold",
 ]
 
 
@@ -151,6 +152,8 @@ def table_row(name, results, datasets):
         _fmt(w.get("hard")),
         _pair([r.get("timing", {}).get("num_images") for r in (fddb, wider)], 0),
         _pair([r.get("timing", {}).get("seconds") for r in (fddb, wider)], 1),
+        "{}, {} (@{})".format(_fmt(f.get("FP_per_image@threshold"), 2), _fmt(f.get("TPR@threshold")),
+                              _fmt(f.get("threshold"), 2)) if "threshold" in f else "-",
     ]
     if "heldout" in datasets:
         a = results.get(datasets["heldout"], {}).get("afw", {})

@@ -29,7 +29,8 @@ def build_face_evaluator(cfg, dataset_name, output_folder=None):
     evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type", None)
     if evaluator_type == "fddb":
         return FDDBEvaluator(
-            dataset_name, output_dir=output_folder, num_total_images=cfg.TEST.FDDB.NUM_TOTAL_IMAGES
+            dataset_name, output_dir=output_folder, num_total_images=cfg.TEST.FDDB.NUM_TOTAL_IMAGES,
+            score_threshold=cfg.TEST.FACES.SCORE_THRESH,
         )
     if evaluator_type == "wider":
         return WiderFaceEvaluator(dataset_name, output_dir=output_folder)

@@ -382,7 +382,7 @@ class FDDBEvaluator(DatasetEvaluator):
     :func:`merge_fddb_rocs`) for callers that need the raw curve.
     """
 
-    def __init__(self, dataset_name, output_dir=None, num_total_images=2845):
+    def __init__(self, dataset_name, output_dir=None, num_total_images=2845, score_threshold=None):
         """
         Args:
             dataset_name (str): a registered dataset whose annotations carry ``ellipse``
@@ -390,10 +390,14 @@ class FDDBEvaluator(DatasetEvaluator):
             output_dir (str): if given, write the official detection/annotation/list
                 files, ``DiscROC.txt``, ``ContROC.txt`` and ``fddb_roc.png`` there.
             num_total_images (int): size of the full benchmark (FDDB: 2845).
+            score_threshold (float): an operating point (e.g. a detector's default score
+                threshold) at which the false positives per image and the TPR are reported
+                too ("FP_per_image@threshold", "TPR@threshold"); None: none.
         """
         self._dataset_name = dataset_name
         self._output_dir = output_dir
         self._num_total_images = num_total_images
+        self._score_threshold = score_threshold
         self._logger = logging.getLogger(__name__)
         self.curves = None
 
@@ -448,6 +452,12 @@ class FDDBEvaluator(DatasetEvaluator):
                 ("num_faces", float(curve["num_faces"])),
             ]
         )
+        if self._score_threshold is not None:
+            k = int(np.searchsorted(curve["thresholds"], self._score_threshold, side="left"))
+            inside = k < len(curve["thresholds"])  # else: no detection scores that high
+            results["threshold"] = float(self._score_threshold)
+            results["FP_per_image@threshold"] = float(curve["fp"][k]) / max(num_images, 1) if inside else 0.0
+            results["TPR@threshold"] = 100 * float(curve["tpr_disc"][k]) if inside else 0.0
         if self._output_dir:
             PathManager.mkdirs(self._output_dir)
             write_fddb_files(self._output_dir, records)
