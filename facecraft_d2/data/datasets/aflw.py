@@ -30,7 +30,7 @@ from detectron2.structures import BoxMode
 
 from .common import (
     FACE_CATEGORY_ID,
-    register_face_dataset,
+    register_annotation_file,
     AnnotationFormatError,
     MissingImages,
     image_id_from_path,
@@ -216,19 +216,5 @@ def load_aflw(sqlite_file: str, image_root: str, dataset_name: Optional[str] = N
 
 
 def register_aflw(name: str, sqlite_file: str, image_root: str, **metadata) -> None:
-    """
-    Register AFLW lazily, with ``evaluator_type="afw"``.
-
-    Args:
-        name: dataset name, e.g. "aflw_train".
-        sqlite_file, image_root: see :func:`load_aflw`.
-        metadata: extra metadata, e.g. ``dirname``.
-    """
-    register_face_dataset(
-        name,
-        lambda: load_aflw(sqlite_file, image_root, dataset_name=name),
-        "afw",
-        annotation_file=sqlite_file,
-        image_root=image_root,
-        **metadata,
-    )
+    """Register AFLW (:func:`load_aflw`) lazily as ``name``, with ``evaluator_type="afw"``."""
+    register_annotation_file(name, load_aflw, sqlite_file, image_root, **metadata)

@@ -27,7 +27,7 @@ from detectron2.structures import BoxMode
 
 from .common import (
     FACE_CATEGORY_ID,
-    register_face_dataset,
+    register_annotation_file,
     AnnotationFormatError,
     MissingImages,
     image_id_from_path,
@@ -211,19 +211,5 @@ def load_afw(mat_path: str, image_root: str, dataset_name: Optional[str] = None)
 
 
 def register_afw(name: str, mat_path: str, image_root: str, **metadata) -> None:
-    """
-    Register AFW lazily, with ``evaluator_type="afw"``.
-
-    Args:
-        name: dataset name, e.g. "afw_test".
-        mat_path, image_root: see :func:`load_afw`.
-        metadata: extra metadata, e.g. ``dirname``.
-    """
-    register_face_dataset(
-        name,
-        lambda: load_afw(mat_path, image_root, dataset_name=name),
-        "afw",
-        annotation_file=mat_path,
-        image_root=image_root,
-        **metadata,
-    )
+    """Register AFW (:func:`load_afw`) lazily as ``name``, with ``evaluator_type="afw"``."""
+    register_annotation_file(name, load_afw, mat_path, image_root, **metadata)

@@ -267,3 +267,20 @@ def register_face_dataset(name: str, loader, evaluator_type: str, **metadata) ->
     MetadataCatalog.get(name).set(
         thing_classes=list(FACE_CLASSES), evaluator_type=evaluator_type, **metadata
     )
+
+
+def register_annotation_file(name: str, loader, annotation_file: str, image_root: str,
+                             evaluator_type: str = "afw", **metadata) -> None:
+    """
+    Register, lazily, a dataset read by ``loader(annotation_file, image_root, dataset_name=name)``
+    (the ``load_*`` functions of this package), with ``annotation_file`` and ``image_root`` in
+    its metadata besides ``metadata`` (e.g. ``dirname``).
+    """
+    register_face_dataset(
+        name,
+        lambda: loader(annotation_file, image_root, dataset_name=name),
+        evaluator_type,
+        annotation_file=annotation_file,
+        image_root=image_root,
+        **metadata,
+    )

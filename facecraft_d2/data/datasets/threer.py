@@ -43,7 +43,7 @@ from detectron2.structures import BoxMode
 
 from .common import (
     FACE_CATEGORY_ID,
-    register_face_dataset,
+    register_annotation_file,
     AnnotationFormatError,
     MissingImages,
     image_id_from_path,
@@ -244,19 +244,5 @@ def load_threer(json_file: str, image_root: str, dataset_name: Optional[str] = N
 
 
 def register_threer(name: str, json_file: str, image_root: str, **metadata) -> None:
-    """
-    Register a 3R-style dataset lazily, with ``evaluator_type="afw"``.
-
-    Args:
-        name: dataset name, e.g. "threer_train".
-        json_file, image_root: see :func:`load_threer`.
-        metadata: extra metadata, e.g. ``dirname``.
-    """
-    register_face_dataset(
-        name,
-        lambda: load_threer(json_file, image_root, dataset_name=name),
-        "afw",
-        annotation_file=json_file,
-        image_root=image_root,
-        **metadata,
-    )
+    """Register a 3R-style dataset (:func:`load_threer`) lazily as ``name``, with ``evaluator_type="afw"``."""
+    register_annotation_file(name, load_threer, json_file, image_root, **metadata)
