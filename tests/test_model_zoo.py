@@ -72,3 +72,27 @@ def test_demo_finds_grace_hoppers_face(tmp_path):
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     assert 170 < cx < 354 and 110 < cy < 328, faces[0]
     assert out.stat().st_size > 0
+
+
+def test_default_threshold_gives_grace_hoppers_one_face_in_colour_and_grey():
+    """`make demo`'s photo: exactly one face at the shipped joint cascade's default threshold,
+    and the same face in a grey copy of the photo."""
+    import cv2
+    import matplotlib.cbook
+
+    from facecraft_d2 import FaceDetector
+
+    detector = FaceDetector("cascade_joint")
+    bgr = cv2.imread(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    grey = cv2.cvtColor(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    boxes = []
+    for image in (bgr, grey):
+        faces = detector.detect(image, format="BGR")
+        assert len(faces) == 1, (faces.boxes, faces.scores)
+        boxes.append(faces.boxes[0])
+        x1, y1, x2, y2 = faces.boxes[0]
+        assert 170 < (x1 + x2) / 2 < 354 and 110 < (y1 + y2) / 2 < 328
+    (ax1, ay1, ax2, ay2), (bx1, by1, bx2, by2) = boxes
+    inter = max(0, min(ax2, bx2) - max(ax1, bx1)) * max(0, min(ay2, by2) - max(ay1, by1))
+    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+    assert inter / union > 0.5

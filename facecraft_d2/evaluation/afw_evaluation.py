@@ -36,7 +36,7 @@ from detectron2.evaluation.evaluator import DatasetEvaluator
 from detectron2.structures import BoxMode
 from detectron2.utils.file_io import PathManager
 
-from .common import gather_predictions, instances_to_numpy, log_results, voc_ap
+from .common import gather_predictions, instances_to_numpy, log_results, new_plot, save_plot, voc_ap
 
 __all__ = [
     "AFWEvaluator",
@@ -188,23 +188,12 @@ def afw_average_precision(ground_truth, detections, iou_thresh, calibration_iter
 
 def plot_pr_curves(path, curves, title):
     """Save the precision/recall curve of each IoU threshold as a PNG."""
-    from matplotlib.figure import Figure  # no pyplot: the global backend is left alone
-
-    fig = Figure(figsize=(6, 5))
-    ax = fig.subplots()
+    fig, ax = new_plot()
     for iou, c in curves.items():
         ax.plot(
             c["recall"], c["precision"], label="IoU > {:g} (AP {:.2f})".format(iou, 100 * c["ap"])
         )
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("Recall")
-    ax.set_ylabel("Precision")
-    ax.set_title(title)
-    ax.grid(True)
-    ax.legend(loc="lower left")
-    with PathManager.open(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=100)
+    save_plot(fig, ax, path, title, "Recall", "Precision", "lower left")
 
 
 class AFWEvaluator(DatasetEvaluator):

@@ -1,7 +1,8 @@
 # Copyright (c) facecraft_d2 contributors.
 """
 Small helpers shared by the face evaluators: VOC average precision, turning model
-outputs into numpy arrays, gathering per-rank predictions and logging result tables.
+outputs into numpy arrays, gathering per-rank predictions, logging result tables and
+writing their curves as PNG files.
 """
 
 import logging
@@ -10,7 +11,7 @@ import numpy as np
 from detectron2.utils import comm
 from detectron2.utils.logger import create_small_table
 
-__all__ = ["voc_ap", "instances_to_numpy", "gather_predictions", "log_results"]
+__all__ = ["voc_ap", "instances_to_numpy", "gather_predictions", "log_results", "new_plot", "save_plot"]
 
 
 def voc_ap(recall, precision):
@@ -89,3 +90,26 @@ def log_results(logger_name, dataset_name, task, results):
     logging.getLogger(logger_name).info(
         "Evaluation results of {} on {}:\n".format(task, dataset_name) + create_small_table(results)
     )
+
+
+def new_plot():
+    """(figure, axes) of a 6 x 5 inch plot, without pyplot (the global backend is left alone)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 5))
+    return fig, fig.subplots()
+
+
+def save_plot(fig, ax, path, title, xlabel, ylabel, legend_loc, xlim=(0, 1)):
+    """Label and grid the axes, then write the figure to ``path`` as a 100-dpi PNG."""
+    from detectron2.utils.file_io import PathManager
+
+    ax.set_xlim(*xlim)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True)
+    ax.legend(loc=legend_loc)
+    with PathManager.open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=100)

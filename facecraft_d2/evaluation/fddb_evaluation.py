@@ -41,7 +41,7 @@ from detectron2.evaluation.evaluator import DatasetEvaluator
 from detectron2.structures import BoxMode
 from detectron2.utils.file_io import PathManager
 
-from .common import gather_predictions, instances_to_numpy, log_results
+from .common import gather_predictions, instances_to_numpy, log_results, new_plot, save_plot
 
 __all__ = [
     "FDDBEvaluator",
@@ -321,23 +321,13 @@ def plot_fddb_roc(path, curve, title, fp_marks=(1000,)):
     face-eval plots, or [0, 2 * max(fp_marks)] when that is larger, with a dotted
     vertical line at each of ``fp_marks``.
     """
-    from matplotlib.figure import Figure  # no pyplot: the global backend is left alone
-
-    fig = Figure(figsize=(6, 5))
-    ax = fig.subplots()
+    fig, ax = new_plot()
     ax.plot(curve["fp"], curve["tpr_disc"], label="discrete")
     ax.plot(curve["fp"], curve["tpr_cont"], label="continuous")
     for fp in fp_marks:
         ax.axvline(fp, color="gray", linestyle=":", linewidth=1)
-    ax.set_xlim(0, max(2000, 2 * max(fp_marks)))
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("False positives")
-    ax.set_ylabel("True positive rate")
-    ax.set_title(title)
-    ax.grid(True)
-    ax.legend(loc="lower right")
-    with PathManager.open(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=100)
+    save_plot(fig, ax, path, title, "False positives", "True positive rate", "lower right",
+              xlim=(0, max(2000, 2 * max(fp_marks))))
 
 
 def _fddb_image_name(record):
