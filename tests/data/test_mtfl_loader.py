@@ -64,6 +64,12 @@ def test_load_two_index_files(mtfl, caplog, warnings_of):
     assert "mtfl_fixture" in message and "1 of 3" in message and root in message
 
 
+def test_exclude_patterns(mtfl):
+    files, root = mtfl
+    assert [d["image_id"] for d in load_mtfl(files, root, exclude=("AFLW/*",))] == ["lfw_5590/a"]
+    assert len(load_mtfl(files, root, exclude=("net_7876/_*",))) == 2  # no match: all kept
+
+
 def test_left_means_image_left(mtfl):
     """MTFL's first point is the eye with the smaller x, like AFLW's LeftEyeCenter."""
     files, root = mtfl
@@ -130,3 +136,7 @@ def test_real_training_root():
         x1, y1, x2, y2 = ann["bbox"]
         assert x2 - x1 > 0 and 0 < (x1 + x2) / 2 < 80 and 0 < (y1 + y2) / 2 < 80, d["image_id"]
         assert len(ann["keypoints"]) == 15 and ann["keypoints"][2::3] == [2] * 5
+    from facecraft_d2.data.builtin import MTFL_BAD_LANDMARKS
+
+    kept = load_mtfl([os.path.join(base, f) for f in MTFL_INDEX_FILES], base, exclude=MTFL_BAD_LANDMARKS)
+    assert len(kept) == 10645 and not any(d["image_id"].startswith("net_7876/_") for d in kept)
