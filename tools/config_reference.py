@@ -21,7 +21,7 @@ _ASSIGN = re.compile(r"^\s*_C\.([A-Z0-9_.]+)\s*=\s*(?!CN\(\))")
 def documented_keys():
     """Key -> comment (the ``#`` lines right above its assignment in config.py)."""
     out, comment = {}, []
-    for line in inspect.getsource(fc_config.add_facecraft_config).splitlines():
+    for line in inspect.getsource(fc_config).splitlines():  # every add_*_config function
         stripped = line.strip()
         if stripped.startswith("#") and not set(stripped) <= {"#", "-", " "}:
             comment.append(stripped.lstrip("#").strip())
