@@ -16,7 +16,7 @@ import logging
 import os
 from typing import List, Optional
 
-from .common import image_id_from_path, image_size, register_face_dataset
+from .common import image_record, register_face_dataset
 
 __all__ = ["BACKGROUND_IMAGE_EXTENSIONS", "load_background_images", "register_background_images"]
 
@@ -64,18 +64,7 @@ def load_background_images(image_dir: str, dataset_name: Optional[str] = None) -
         )
     dataset_dicts = []
     for rel in _list_images(image_dir):
-        file_name = os.path.join(image_dir, rel)
-        height, width = image_size(file_name)
-        dataset_dicts.append(
-            {
-                "file_name": file_name,
-                "image_id": image_id_from_path(rel),
-                "height": height,
-                "width": width,
-                "background": True,
-                "annotations": [],
-            }
-        )
+        dataset_dicts.append(image_record(image_dir, rel, background=True, annotations=[]))
     if not dataset_dicts:
         logger.warning(
             "%s: no %s image under %s.",

@@ -21,6 +21,8 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 from PIL import Image
 
+from detectron2.structures import BoxMode
+
 __all__ = [
     "FACE_CLASSES",
     "register_face_dataset",
@@ -284,3 +286,38 @@ def register_annotation_file(name: str, loader, annotation_file: str, image_root
         image_root=image_root,
         **metadata,
     )
+
+
+def image_record(image_root: str, relative_path: str, **fields) -> dict:
+    """
+    The Detectron2 dict of one image file: ``file_name``, ``image_id`` (the relative path
+    without extension), ``height`` and ``width`` (read from the file header), then ``fields``
+    (e.g. ``annotations``).
+    """
+    file_name = os.path.join(image_root, relative_path)
+    height, width = image_size(file_name)
+    return {"file_name": file_name, "image_id": image_id_from_path(relative_path),
+            "height": height, "width": width, **fields}
+
+
+def landmark_face(points, names, path: str, rec, **fields) -> dict:
+    """
+    The annotation of a face given by landmarks: its square box by
+    :func:`landmarks_to_square_box` (XYXY_ABS), then ``fields`` (e.g. the landmarks).
+
+    Raises:
+        AnnotationFormatError: naming ``path`` and record ``rec``, when the points are
+            malformed or determine no box.
+    """
+    from .landmarks import landmarks_to_square_box
+
+    try:
+        box = landmarks_to_square_box(points, names)
+    except ValueError as e:
+        raise AnnotationFormatError(path, rec, str(e)) from None
+    if box is None:
+        raise AnnotationFormatError(
+            path, rec, "its landmarks determine no box (at least two distinct points are needed)"
+        )
+    return {"bbox": box, "bbox_mode": BoxMode.XYXY_ABS, "category_id": FACE_CATEGORY_ID,
+            "iscrowd": 0, **fields}

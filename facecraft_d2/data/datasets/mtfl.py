@@ -23,20 +23,15 @@ import logging
 import os
 from typing import List, Optional, Sequence, Union
 
-from detectron2.structures import BoxMode
-
 from .common import (
-    FACE_CATEGORY_ID,
-    register_face_dataset,
-    AnnotationFormatError,
     MissingImages,
-    image_id_from_path,
-    image_size,
+    image_record,
+    landmark_face,
     parse_numbers,
     read_text_lines,
+    register_face_dataset,
     require_file,
 )
-from .landmarks import landmarks_to_square_box
 
 __all__ = [
     "MTFL_INDEX_FILES",
@@ -80,21 +75,8 @@ def _parse_index_file(path: str):
 
 
 def _face_annotation(points, path, rec) -> dict:
-    try:
-        box = landmarks_to_square_box(points, MTFL_LANDMARK_NAMES)
-    except ValueError as e:
-        raise AnnotationFormatError(path, rec, str(e)) from None
-    if box is None:
-        raise AnnotationFormatError(
-            path, rec, "its landmarks determine no box (the 5 points coincide)"
-        )
-    return {
-        "bbox": box,
-        "bbox_mode": BoxMode.XYXY_ABS,
-        "category_id": FACE_CATEGORY_ID,
-        "iscrowd": 0,
-        "keypoints": [v for x, y in points for v in (x, y, 2)],
-    }
+    return landmark_face(points, MTFL_LANDMARK_NAMES, path, rec,
+                         keypoints=[v for x, y in points for v in (x, y, 2)])
 
 
 def load_mtfl(
@@ -141,19 +123,8 @@ def load_mtfl(
     missing = MissingImages(logger, ", ".join(list_files), image_root, dataset_name)
     dataset_dicts = []
     for rel, annotation in records:
-        file_name = os.path.join(image_root, rel)
-        if not missing.check(file_name):
-            continue
-        height, width = image_size(file_name)
-        dataset_dicts.append(
-            {
-                "file_name": file_name,
-                "image_id": image_id_from_path(rel),
-                "height": height,
-                "width": width,
-                "annotations": [annotation],
-            }
-        )
+        if missing.check(os.path.join(image_root, rel)):
+            dataset_dicts.append(image_record(image_root, rel, annotations=[annotation]))
     missing.report()
     return dataset_dicts
 

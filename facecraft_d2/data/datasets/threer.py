@@ -43,6 +43,7 @@ from detectron2.structures import BoxMode
 
 from .common import (
     FACE_CATEGORY_ID,
+    landmark_face,
     register_annotation_file,
     AnnotationFormatError,
     MissingImages,
@@ -50,7 +51,7 @@ from .common import (
     image_size,
     require_file,
 )
-from .landmarks import landmarks_to_square_box, normalize_landmarks
+from .landmarks import normalize_landmarks
 
 __all__ = ["load_threer", "register_threer"]
 
@@ -85,20 +86,10 @@ def _face_annotation(face, path, rec) -> dict:
             )
     try:
         landmarks = normalize_landmarks(points)
-        box = landmarks_to_square_box(landmarks)
     except ValueError as e:
         raise AnnotationFormatError(path, rec, str(e)) from None
-    if box is None:
-        raise AnnotationFormatError(
-            path, rec, "its landmarks determine no box (at least two distinct points are needed)"
-        )
-    return {
-        "bbox": box,
-        "bbox_mode": BoxMode.XYXY_ABS,
-        "category_id": FACE_CATEGORY_ID,
-        "iscrowd": 0,
-        "landmarks": {n: [x, y] for n, (x, y) in landmarks.items()},
-    }
+    return landmark_face(landmarks, None, path, rec,
+                         landmarks={n: [x, y] for n, (x, y) in landmarks.items()})
 
 
 def _ignore_annotation(region, path, rec) -> dict:
