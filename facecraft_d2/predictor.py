@@ -27,7 +27,7 @@ import torch
 
 from detectron2.data import transforms as T
 
-from .data.image_io import (
+from .utils.image_io import (
     DEFAULT_MAX_PIXELS,
     ImageLoadError,
     channel_order_matters,
@@ -212,7 +212,7 @@ class FaceDetector:
     """
     Load a face detector once, then detect faces in images of any size and format.
 
-    Inputs: a path (any image Pillow reads, see :mod:`facecraft_d2.data.image_io`), a PIL
+    Inputs: a path (any image Pillow reads, see :mod:`facecraft_d2.utils.image_io`), a PIL
     image (any mode, converted as the file would be), or a numpy array:
 
     * (H, W, 3) (or (H, W, 4), alpha last) arrays are **BGR by default**, as ``cv2.imread``,

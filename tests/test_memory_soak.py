@@ -1,19 +1,17 @@
 # Copyright (c) facecraft_d2 contributors.
 """Quick mode of tools/memory_soak.py: the shipped cascade over repeated real images keeps RSS flat."""
-import importlib.util
 import json
 import os
 
 import torch
 
+from facecraft_d2.utils.testing import load_tool
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _memory_soak():
-    spec = importlib.util.spec_from_file_location("memory_soak", os.path.join(ROOT, "tools", "memory_soak.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("memory_soak")
 
 
 def test_quick_soak_prints_figures_and_passes(datasets_root, tmp_path, capsys):

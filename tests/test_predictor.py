@@ -8,7 +8,7 @@ from PIL import Image
 from detectron2.structures import Instances
 
 from facecraft_d2 import FaceDetections, FaceDetector
-from facecraft_d2.data.image_io import ImageLoadError
+from facecraft_d2.utils.image_io import ImageLoadError
 from facecraft_d2.utils.testing import BAD_IMAGE_CASES, write_bad_image
 from facecraft_d2.predictor import resolve_model_name
 

@@ -21,7 +21,7 @@ from tabulate import tabulate
 _CHILD = r"""
 import json, resource, sys, time
 from facecraft_d2 import FaceDetector
-from facecraft_d2.data.image_io import ImageLoadError, load_image
+from facecraft_d2.utils.image_io import ImageLoadError, load_image
 path, max_pixels, detect = sys.argv[1], int(float(sys.argv[2])), sys.argv[3] == "1"
 rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 det = FaceDetector("cascade_joint", max_pixels=max_pixels) if detect else None

@@ -2,7 +2,7 @@
 """Options shared by the ``facecraft`` subcommands, and building the detector they name."""
 import argparse
 
-from ..data.image_io import DEFAULT_MAX_PIXELS
+from ..utils.image_io import DEFAULT_MAX_PIXELS
 from ..predictor import MIN_FACE, POSITIVE_INT, SCORE_THRESHOLD
 
 __all__ = ["add_model_options", "add_verbose_option", "build_detector", "checked", "formatter"]

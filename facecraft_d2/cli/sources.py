@@ -4,7 +4,7 @@ import logging
 import os
 from dataclasses import dataclass
 
-from ..data.image_io import IMAGE_EXTENSIONS
+from ..utils.image_io import IMAGE_EXTENSIONS
 
 __all__ = ["VIDEO_EXTENSIONS", "Source", "VideoFrames", "expand_inputs"]
 

@@ -43,15 +43,14 @@ from torchvision.ops import box_iou
 
 from detectron2.config import configurable
 from detectron2.data import detection_utils as utils
-from detectron2.modeling.box_regression import Box2BoxTransform
 from detectron2.structures import Boxes, BoxMode, pairwise_ioa
 from detectron2.structures.boxes import matched_pairwise_iou
 
-from ..layers import crop_resized
+from ..layers import cascade_box2box, crop_resized
 
 __all__ = ["WindowGrid", "CascadeWindowSampler", "crop_and_resize"]
 
-_BOX2BOX = Box2BoxTransform(weights=(1.0, 1.0, 1.0, 1.0))
+_BOX2BOX = cascade_box2box()  # the model's encoding (facecraft_d2.layers)
 _EPS = 1e-6
 
 

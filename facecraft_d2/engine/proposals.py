@@ -21,6 +21,8 @@ from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import BoxMode
 from detectron2.utils.file_io import PathManager
 
+from ..utils.io import atomic_write
+
 __all__ = ["compute_proposals", "save_proposals"]
 
 logger = logging.getLogger(__name__)
@@ -71,8 +73,5 @@ def save_proposals(proposals, path):
         path (str): destination ``.pkl``.
     """
     PathManager.mkdirs(os.path.dirname(path) or ".")
-    tmp = path + ".tmp"
-    with PathManager.open(tmp, "wb") as f:
-        pickle.dump(proposals, f, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: pickle.dump(proposals, f, protocol=pickle.HIGHEST_PROTOCOL))
     logger.info("Saved proposals of %d images to %s", len(proposals["ids"]), path)

@@ -1,7 +1,7 @@
 # Copyright (c) facecraft_d2 contributors.
 """
 Synthetic image and video files for tests and measuring tools (like
-``detectron2.utils.testing``): one writer per hard case of :mod:`facecraft_d2.data.image_io`.
+``detectron2.utils.testing``): one writer per hard case of :mod:`facecraft_d2.utils.image_io`.
 Everything is generated; nothing comes from a dataset.
 """
 import os
@@ -11,7 +11,7 @@ import zlib
 import numpy as np
 from PIL import Image
 
-__all__ = ["BAD_IMAGE_CASES", "synthetic_face_image", "write_bad_image", "write_huge_jpeg",
+__all__ = ["BAD_IMAGE_CASES", "load_tool", "synthetic_face_image", "write_bad_image", "write_huge_jpeg",
            "write_huge_png", "write_video"]
 
 
@@ -172,3 +172,17 @@ def write_video(path, num_frames=6, size=(128, 96), fps=5, damage=None):
         raise ValueError(f"damage must be None, 'truncate' or 'zero_middle', got {damage!r}")
     open(path, "wb").write(bytes(data))
     return path
+
+
+def load_tool(name):
+    """
+    A script of a source checkout's ``tools/`` folder (not a package) as a module, for tests:
+    ``load_tool("train_net").main(args)``.
+    """
+    import importlib.util
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    spec = importlib.util.spec_from_file_location(name, os.path.join(root, "tools", name + ".py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

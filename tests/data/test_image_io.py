@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facecraft_d2.data.image_io import ImageLoadError, convert_image, load_image
+from facecraft_d2.utils.image_io import ImageLoadError, convert_image, load_image
 from facecraft_d2.utils.testing import BAD_IMAGE_CASES, synthetic_face_image, write_bad_image
 
 # case -> (expected outcome, text the error must contain)
@@ -102,7 +102,7 @@ def test_huge_jpeg_is_downscaled_with_bounded_memory(tmp_path):
     """30000x20000 (600 MP; 1.8 GB as RGB): decoded at 1/4 size, peak memory measured."""
     path = write_bad_image("huge_jpeg", str(tmp_path))
     module = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))), "facecraft_d2", "data", "image_io.py")
+        os.path.abspath(__file__)))), "facecraft_d2", "utils", "image_io.py")
     res = subprocess.run([sys.executable, "-c", _MEASURE, path, module], capture_output=True,
                          text=True, timeout=120)
     assert res.returncode == 0, res.stderr

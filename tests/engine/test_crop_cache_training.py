@@ -11,7 +11,7 @@ import sys
 import torch
 
 from .test_train_cascade import CASCADE
-from .test_train_net import load_tool
+from facecraft_d2.utils.testing import load_tool
 
 DLIB = ["DATASETS.TRAIN", "('dlib_faces_train',)", "DATASETS.TEST", "()", "MODEL.FACECRAFT.SAMPLER.VAL_FRACTION", "0.0"]
 TRAIN = ["SOLVER.MAX_ITER", "3", "SOLVER.STEPS", "()", "SOLVER.WARMUP_ITERS", "0",

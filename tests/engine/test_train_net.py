@@ -3,7 +3,6 @@
 Integration: tools/train_net.py trains a tiny facecraft model on real images for a few
 iterations, resumes from its checkpoint, and evaluates it with every benchmark evaluator.
 """
-import importlib.util
 import os
 
 import pytest
@@ -12,16 +11,10 @@ from detectron2.data import MetadataCatalog
 
 from facecraft_d2.data.catalog import register_subset
 
+from facecraft_d2.utils.testing import load_tool
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY_CONFIG = os.path.join(ROOT, "configs", "tests", "zf_rcnn_tiny.yaml")
-
-
-def load_tool(name):
-    """A script of tools/ (not a package) as a module, e.g. ``load_tool("train_net")``."""
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tools", name + ".py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _train_net():

@@ -1,6 +1,5 @@
 # Copyright (c) facecraft_d2 contributors.
 """tools/eval_table.py and facecraft_d2.evaluation.run on a few real FDDB / WIDER val images."""
-import importlib.util
 import json
 import os
 
@@ -8,15 +7,13 @@ import pytest
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
+from facecraft_d2.utils.testing import load_tool
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _eval_table():
-    path = os.path.join(ROOT, "tools", "eval_table.py")
-    spec = importlib.util.spec_from_file_location("eval_table", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("eval_table")
 
 
 def test_fddb_folds_union(datasets_root):

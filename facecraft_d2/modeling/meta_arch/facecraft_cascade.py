@@ -18,10 +18,10 @@ from torch import nn
 
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY
-from detectron2.modeling.box_regression import Box2BoxTransform
 from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import Boxes, Instances
 
+from ...layers import cascade_box2box
 from ..cascade import BRANCHES, CascadeInference, FaceCraftNet, branch_labels, branch_loss, threshold_masks
 
 __all__ = ["FaceCraftCascade"]
@@ -103,7 +103,7 @@ class FaceCraftCascade(nn.Module):
         return {
             "net": FaceCraftNet(cfg),
             "inference": CascadeInference(cfg),
-            "box2box": Box2BoxTransform(weights=(1.0, 1.0, 1.0, 1.0)),
+            "box2box": cascade_box2box(),
             "pixel_mean": cfg.MODEL.PIXEL_MEAN,
             "pixel_std": cfg.MODEL.PIXEL_STD,
             "pos_iou": fc.POS_IOU,
