@@ -33,8 +33,7 @@ from .common import (
     register_annotation_file,
     AnnotationFormatError,
     MissingImages,
-    image_id_from_path,
-    image_size,
+    image_record,
     require_file,
 )
 from .landmarks import AFLW_LANDMARK_NAMES, landmarks_to_square_box
@@ -201,16 +200,8 @@ def load_aflw(sqlite_file: str, image_root: str, dataset_name: Optional[str] = N
         file_name = os.path.join(image_root, filepath)
         if not missing.check(file_name):
             continue
-        height, width = size if size and min(size) > 0 else image_size(file_name)
-        dataset_dicts.append(
-            {
-                "file_name": file_name,
-                "image_id": image_id_from_path(filepath),
-                "height": height,
-                "width": width,
-                "annotations": annotations,
-            }
-        )
+        size = size if size and min(size) > 0 else None
+        dataset_dicts.append(image_record(image_root, filepath, size, annotations=annotations))
     missing.report()
     return dataset_dicts
 

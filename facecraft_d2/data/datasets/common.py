@@ -288,14 +288,15 @@ def register_annotation_file(name: str, loader, annotation_file: str, image_root
     )
 
 
-def image_record(image_root: str, relative_path: str, **fields) -> dict:
+def image_record(image_root: str, relative_path: str, size=None, **fields) -> dict:
     """
-    The Detectron2 dict of one image file: ``file_name``, ``image_id`` (the relative path
-    without extension), ``height`` and ``width`` (read from the file header), then ``fields``
-    (e.g. ``annotations``).
+    The Detectron2 dict of one image file: ``file_name`` (``relative_path`` under
+    ``image_root``, or itself when absolute), ``image_id`` (the relative path without
+    extension), ``height`` and ``width`` (``size``, or read from the file header when None),
+    then ``fields`` (e.g. ``annotations``).
     """
     file_name = os.path.join(image_root, relative_path)
-    height, width = image_size(file_name)
+    height, width = size if size is not None else image_size(file_name)
     return {"file_name": file_name, "image_id": image_id_from_path(relative_path),
             "height": height, "width": width, **fields}
 

@@ -28,8 +28,7 @@ from .common import (
     register_face_dataset,
     AnnotationFormatError,
     MissingImages,
-    image_id_from_path,
-    image_size,
+    image_record,
     parse_numbers,
     require_file,
 )
@@ -135,16 +134,7 @@ def load_dlib_xml(
             raise AnnotationFormatError(
                 xml_file, rec, "image height and width must be positive, got {}".format(size)
             )
-        height, width = size if size is not None else image_size(file_name)
-        dataset_dicts.append(
-            {
-                "file_name": file_name,
-                "image_id": image_id_from_path(rel),
-                "height": height,
-                "width": width,
-                "annotations": annotations,
-            }
-        )
+        dataset_dicts.append(image_record(image_root, rel, size, annotations=annotations))
     missing.report()
     return dataset_dicts
 

@@ -33,7 +33,7 @@ from .common import (
     register_face_dataset,
     AnnotationFormatError,
     MissingImages,
-    image_id_from_path,
+    image_record,
     image_size,
     parse_numbers,
     read_text_lines,
@@ -191,15 +191,7 @@ def load_widerface(
                 ann["ignore_reason"] = reason
                 reasons[reason] += 1
             annotations.append(ann)
-        dataset_dicts.append(
-            {
-                "file_name": file_name,
-                "image_id": image_id_from_path(rel),
-                "height": height,
-                "width": width,
-                "annotations": annotations,
-            }
-        )
+        dataset_dicts.append(image_record(image_root, rel, (height, width), annotations=annotations))
     missing.report()
     logger.info(
         "Loaded %d images with %d faces from %s; ignore regions: %d invalid, %d small (< %s px), "
