@@ -146,13 +146,13 @@ class CropCacheLoader:
         self.augment = augment or CropAugmentation(flip=False, brightness=0, contrast=0,
                                                    saturation=0, grayscale_prob=0)
         self.bands = (pos_iou, part_iou, neg_iou)
-        self.pools: Dict[int, np.ndarray] = {}
-        for cat in (NEGATIVE, PART, POSITIVE):
-            self.pools[cat] = np.concatenate([
-                np.stack([np.full(int(m.sum()), ci), np.nonzero(m.numpy())[0]], 1)
-                for ci, c in enumerate(self.caches)
-                for m in [categorize(c.ious, pos_iou, part_iou, neg_iou) == cat]
-            ]).astype(np.int64)
+        # (cache index, row) of every sample, grouped by category (each cache categorized once)
+        cats = [categorize(c.ious, pos_iou, part_iou, neg_iou).numpy() for c in self.caches]
+        self.pools: Dict[int, np.ndarray] = {
+            cat: np.concatenate([np.stack([np.full(int((k == cat).sum()), ci), np.nonzero(k == cat)[0]], 1)
+                                 for ci, k in enumerate(cats)]).astype(np.int64)
+            for cat in (NEGATIVE, PART, POSITIVE)
+        }
         self.counts = self._per_batch(ratios)
         logger.info("Crop caches %s: %s samples (negatives / parts / positives), %s per batch",
                     [c.folder for c in self.caches],

@@ -77,21 +77,19 @@ class StageSampleMaker:
         self.background_sets = set(fc.DATA.BACKGROUND_SETS)
         self.landmark_sets = set(fc.DATA.LANDMARK_SETS)
 
-    def _mined(self, image, faces, ignore, generator):
+    def _mined(self, image):
+        """The squares of the boxes the earlier stages keep on the full image, (M, 4)."""
         boxes, _ = self.model.propose([image], self.mine_upto)[0]
-        if len(boxes) == 0:
-            return boxes
-        boxes = square_boxes(boxes)
-        lab = label_boxes(boxes, faces, ignore, self.model.box2box, neg_iou=self.neg_iou,
-                          ignore_ioa=self.data.IGNORE_IOA)
-        boxes, ious = lab["boxes"], lab["ious"]
-        neg = torch.nonzero(ious < self.neg_iou)[:, 0]
-        if len(neg) > self.data.MINED_NEGATIVES_PER_IMAGE:
-            drop = neg[torch.randperm(len(neg), generator=generator)[self.data.MINED_NEGATIVES_PER_IMAGE:]]
-            keep = torch.ones(len(boxes), dtype=torch.bool)
-            keep[drop] = False
-            boxes = boxes[keep]
-        return boxes
+        return square_boxes(boxes)
+
+    def _cap_mined_negatives(self, ious, mined, generator):
+        """(N,) bool: all samples but a random surplus of mined negatives over the cap."""
+        keep = torch.ones(len(ious), dtype=torch.bool)
+        neg = torch.nonzero(mined & (ious < self.neg_iou))[:, 0]
+        cap = self.data.MINED_NEGATIVES_PER_IMAGE
+        if len(neg) > cap:
+            keep[neg[torch.randperm(len(neg), generator=generator)[cap:]]] = False
+        return keep
 
     def __call__(self, dataset_name, dataset_dict, generator=None):
         image_np = utils.read_image(dataset_dict["file_name"], format="BGR")
@@ -107,12 +105,17 @@ class StageSampleMaker:
             kw = dict(num_random=d.RANDOM_PER_IMAGE, per_face=d.PER_FACE, near_per_face=d.NEAR_PER_FACE)
         boxes = candidate_boxes(faces, h, w, min_side=12.0, shift=d.SHIFT, log_scale=d.LOG_SCALE,
                                 generator=generator, **kw)
+        mined = torch.zeros(len(boxes), dtype=torch.bool)
         if self.mine_upto and dataset_name not in self.landmark_sets:
-            boxes = torch.cat([boxes, self._mined(image, faces, ignore, generator)])
-        boxes = boxes[inside_image(boxes, h, w, d.MAX_OUTSIDE) & ((boxes[:, 2] - boxes[:, 0]) >= 12)]
+            extra = self._mined(image)
+            boxes = torch.cat([boxes, extra])
+            mined = torch.cat([mined, torch.ones(len(extra), dtype=torch.bool)])
+        inside = inside_image(boxes, h, w, d.MAX_OUTSIDE) & ((boxes[:, 2] - boxes[:, 0]) >= 12)
+        boxes, mined = boxes[inside], mined[inside]
         lab = label_boxes(boxes, faces, ignore, self.model.box2box, neg_iou=self.neg_iou,
-                          ignore_ioa=d.IGNORE_IOA)
+                          ignore_ioa=d.IGNORE_IOA)  # one labelling for candidates and mined boxes
         used = categorize(lab["ious"], *self.bands) >= 0  # drop the ignored band
+        used &= self._cap_mined_negatives(lab["ious"], mined[lab["keep"]], generator)
         boxes, ious, deltas = lab["boxes"][used], lab["ious"][used], lab["deltas"][used]
         crops = crop_resized(image, boxes, self.size)
         return crops.round().clamp(0, 255).to(torch.uint8), ious, deltas
