@@ -6,7 +6,8 @@ only, no optimizer) to ``facecraft_d2/model_zoo/weights/<name>.pth`` and record 
 SHA-256, training data, iterations and wall time in ``facecraft_d2/model_zoo/models.json``.
 
     python tools/publish_model.py --name cascade_joint --config cascade/joint.yaml \
-        --run output/cascade/joint [--train-time-from output/cascade/separate_x12 ...]
+        --run output/cascade/joint [--earlier-runs output/cascade/separate_x12 ...] \
+        [--earlier-from cascade_separate]
 """
 import argparse
 import datetime
@@ -62,6 +63,9 @@ def main():
     p.add_argument("--config", required=True, help="config path relative to configs/")
     p.add_argument("--run", required=True, help="training output dir with model_final.pth")
     p.add_argument("--earlier-runs", nargs="*", default=[], help="runs this one was initialised from")
+    p.add_argument("--earlier-from", default=None, metavar="NAME",
+                   help="a shipped model (models.json) this run was initialised from: its recorded "
+                   "training runs come first (for runs whose logs are not on this machine)")
     p.add_argument("--data", default="widerface_train minus its 10% validation split (VAL_FRACTION)")
     args = p.parse_args()
 
@@ -72,10 +76,15 @@ def main():
     torch.save({"model": ckpt["model"]}, dest)
     from facecraft_d2.model_zoo.model_zoo import sha256_file
 
-    runs = [run_info(r) for r in args.earlier_runs] + [run_info(args.run)]
     registry_path = os.path.join(ZOO, "models.json")
     with open(registry_path) as f:
         registry = json.load(f)
+    inherited = []
+    if args.earlier_from:
+        if args.earlier_from not in registry:
+            raise SystemExit(f"--earlier-from {args.earlier_from!r} is not in {registry_path}")
+        inherited = registry[args.earlier_from]["training_runs"]
+    runs = inherited + [run_info(r) for r in args.earlier_runs] + [run_info(args.run)]
     entry = registry.get(args.name, {})
     entry.update({
         "config": args.config,
