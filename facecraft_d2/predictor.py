@@ -38,7 +38,8 @@ from .model_zoo import list_models, load_model, resolve_config, resolve_model_na
 from .utils import tune_allocator
 
 
-__all__ = ["FaceDetections", "FaceDetector", "NumberRange", "PRESETS", "resolve_model_name"]
+__all__ = ["FaceDetections", "FaceDetector", "NumberRange", "PRESETS", "rcnn_fast_preset",
+           "resolve_model_name"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,33 @@ CASCADE_ARCH = "FaceCraftCascade"
 CASCADE_FAST_PRESET = "cascade/joint_fast.yaml"
 """The cascade's fast preset: the test settings this config adds to its base (crop mode,
 proposals, thresholds), so that ``preset="fast"`` always matches the shipped fast config."""
+RCNN_FAST_PROPOSALS = 100
+"""RPN proposals per image (``MODEL.RPN.POST_NMS_TOPK_TEST``) of the R-CNN fast preset."""
+RCNN_FAST_TEST_SCALE = 0.75
+"""The R-CNN fast preset's test scale, relative to the model's own (``INPUT.MIN_SIZE_TEST``
+and ``INPUT.MAX_SIZE_TEST``): 480 / 800 px -> 360 / 600 px for the shipped R-CNN models."""
+
+
+def rcnn_fast_preset(cfg):
+    """
+    The fast preset of RPN-based models (GeneralizedRCNN, JointRCNN, ...): the image at
+    :data:`RCNN_FAST_TEST_SCALE` of the model's test scale (the backbone's work, most of the
+    time, falls with the pixel count; faces smaller than the smallest anchor / scale are no
+    longer found) and :data:`RCNN_FAST_PROPOSALS` RPN proposals (the RoI head's work).
+
+    Args:
+        cfg (CfgNode): the model's config (``INPUT.MIN_SIZE_TEST`` 0, no resizing, stays 0).
+    Returns:
+        list: KEY VALUE overrides.
+    """
+    opts = ["MODEL.RPN.PRE_NMS_TOPK_TEST", 3 * RCNN_FAST_PROPOSALS,
+            "MODEL.RPN.POST_NMS_TOPK_TEST", RCNN_FAST_PROPOSALS]
+    if cfg.INPUT.MIN_SIZE_TEST > 0:
+        opts += ["INPUT.MIN_SIZE_TEST", round(cfg.INPUT.MIN_SIZE_TEST * RCNN_FAST_TEST_SCALE),
+                 "INPUT.MAX_SIZE_TEST", round(cfg.INPUT.MAX_SIZE_TEST * RCNN_FAST_TEST_SCALE)]
+    return opts
+
+
 PRESETS = {
     CASCADE_ARCH: {
         "accurate": ["MODEL.FACECRAFT.TEST.CROP_MODE", "accurate"],
@@ -53,15 +81,16 @@ PRESETS = {
     },
     "RPN-based": {
         "accurate": [],
-        "fast": ["MODEL.RPN.PRE_NMS_TOPK_TEST", "300", "MODEL.RPN.POST_NMS_TOPK_TEST", "100"],
+        "fast": rcnn_fast_preset,
     },
 }
-"""Preset name -> config overrides (KEY VALUE list, or a config under ``configs/`` whose own
-keys are applied), for the cascade and for every other (RPN-based: GeneralizedRCNN,
-JointRCNN, ...) meta-architecture. "fast" is the paper's fast mode for cascades (crops from
-the pyramid, section 6.5, with the settings of ``configs/cascade/joint_fast.yaml``) and fewer
-proposals for R-CNN models; "accurate" resizes each crop (cascades) and otherwise keeps the
-model's own config."""
+"""Preset name -> config overrides (a KEY VALUE list, a config under ``configs/`` whose own
+keys are applied, or a function of the model's config that returns a KEY VALUE list), for the
+cascade and for every other (RPN-based: GeneralizedRCNN, JointRCNN, ...) meta-architecture.
+"fast" is the paper's fast mode for cascades (crops from the pyramid, section 6.5, with the
+settings of ``configs/cascade/joint_fast.yaml``) and, for R-CNN models, a 3/4 test scale with
+100 proposals (:func:`rcnn_fast_preset`); "accurate" resizes each crop (cascades) and
+otherwise keeps the model's own config."""
 
 
 class NumberRange:
@@ -142,12 +171,15 @@ def _check_export_folder(model):
                                 f"{EXPORT_MANIFEST} ({hint})")
 
 
-def _preset_opts(arch, preset):
-    """KEY VALUE list of a preset (see :data:`PRESETS`)."""
+def _preset_opts(cfg, preset):
+    """KEY VALUE list of a preset (see :data:`PRESETS`) for the model of ``cfg``."""
+    arch = cfg.MODEL.META_ARCHITECTURE
     presets = PRESETS[CASCADE_ARCH if arch == CASCADE_ARCH else "RPN-based"]
     if preset not in presets:
         raise ValueError(f"preset must be one of {sorted(presets)}, got {preset!r}")
     opts = presets[preset]
+    if callable(opts):
+        return list(opts(cfg))
     if not isinstance(opts, str):
         return list(opts)
     import yaml
@@ -296,7 +328,7 @@ class FaceDetector:
             cfg, self.name = resolve_config(model, config_file, weights)
         arch = cfg.MODEL.META_ARCHITECTURE
         if preset is not None:
-            cfg.merge_from_list(_preset_opts(arch, preset))
+            cfg.merge_from_list(_preset_opts(cfg, preset))
         if min_face is not None and arch == CASCADE_ARCH:
             cfg.MODEL.FACECRAFT.TEST.MIN_FACE_SIZE = float(min_face)
         cfg.merge_from_list(list(opts))

@@ -186,6 +186,37 @@ def _random_weights(config, tmp_path, build_model, torch):
     return path
 
 
+def test_rcnn_fast_preset_runs_less_work(photo):
+    """R-CNN fast preset: 3/4 of the model's test scale and 100 proposals reach JointRCNN."""
+    from detectron2.config import get_cfg
+
+    from facecraft_d2.predictor import rcnn_fast_preset
+
+    seen = {}
+    dets = {p: FaceDetector("rcnn_two_step", preset=p, device="cpu", score_threshold=0.0)
+            for p in ("accurate", "fast")}
+    for preset, det in dets.items():
+        det.model.backbone.register_forward_hook(
+            lambda m, inputs, out, p=preset: seen.setdefault(p, {}).update(pixels=inputs[0][0, 0].numel()))
+        det.model.roi_heads.register_forward_pre_hook(
+            lambda m, inputs, p=preset: seen[p].update(rois=len(inputs[2][0])))
+        faces = det.detect(photo)
+        assert faces.image_size == (234, 200) and len(faces) > 0
+        assert (faces.boxes[:, 2] <= 200 + 1e-3).all() and (faces.boxes[:, 3] <= 234 + 1e-3).all()
+    acc, fast = dets["accurate"].cfg, dets["fast"].cfg
+    assert (acc.INPUT.MIN_SIZE_TEST, acc.INPUT.MAX_SIZE_TEST, acc.MODEL.RPN.POST_NMS_TOPK_TEST) == (480, 800, 300)
+    assert (fast.INPUT.MIN_SIZE_TEST, fast.INPUT.MAX_SIZE_TEST, fast.MODEL.RPN.POST_NMS_TOPK_TEST) == (360, 600, 100)
+    # 200 x 234 photo -> 480 x 562 (accurate) and 360 x 421 (fast) pixels into the backbone
+    assert seen["accurate"]["pixels"] == 480 * 562 and seen["fast"]["pixels"] == 360 * 421
+    assert seen["accurate"]["rois"] == 300 and seen["fast"]["rois"] <= 100
+    # the scale is relative to the model's own; no resizing (MIN_SIZE_TEST 0) stays none
+    cfg = get_cfg()
+    cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST = 256, 400
+    assert rcnn_fast_preset(cfg)[4:] == ["INPUT.MIN_SIZE_TEST", 192, "INPUT.MAX_SIZE_TEST", 300]
+    cfg.INPUT.MIN_SIZE_TEST = 0
+    assert "INPUT.MIN_SIZE_TEST" not in rcnn_fast_preset(cfg)
+
+
 @pytest.mark.parametrize("kwargs,message", [
     ({"score_threshold": 2}, "score_threshold must be a number in [0, 1], got 2"),
     ({"score_threshold": -0.1}, "score_threshold must be a number in [0, 1], got -0.1"),

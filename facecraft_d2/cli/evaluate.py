@@ -34,8 +34,8 @@ def add_parser(subparsers):
     add_model_options(p, detection=False)
     p.add_argument("--preset", choices=["accurate", "fast"], default=None,
                    help="as 'facecraft detect --preset': cascades' fast mode "
-                        "(configs/cascade/joint_fast.yaml settings) or accurate crops "
-                        "(default: the model's config)")
+                        "(configs/cascade/joint_fast.yaml settings) or accurate crops; R-CNN: "
+                        "3/4 test scale and 100 proposals (default: the model's config)")
     p.add_argument("--out", default="output/eval", metavar="DIR", help="output folder")
     p.add_argument("--max-images", type=checked(POSITIVE_INT), default=None,
                    help="evaluate only the first N images of each dataset (quick check)")

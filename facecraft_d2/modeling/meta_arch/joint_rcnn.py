@@ -19,7 +19,9 @@ and of the parts frozen (``MODEL.JOINT_RCNN``):
 * four-step (Ren et al.): RPN only; Fast R-CNN only; RPN only with the shared convs frozen;
   Fast R-CNN only with the shared convs and the RPN frozen.
 
-Inference is :meth:`GeneralizedRCNN.inference`: the RPN's own proposals feed the RoI head.
+Inference is :meth:`GeneralizedRCNN.inference` (the RPN's own proposals feed the RoI head),
+made independent of the batch: images are never padded to another image's size (see
+:meth:`JointRCNN.inference`).
 """
 import logging
 
@@ -28,7 +30,7 @@ import torch
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
 
-__all__ = ["JointRCNN", "RCNN_BRANCHES", "PARTS"]
+__all__ = ["JointRCNN", "RCNN_BRANCHES", "PARTS", "group_by_padded_size"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,27 @@ RCNN_BRANCHES = ("rpn", "frcnn")
 """Names of the two branches, in the order of ``MODEL.JOINT_RCNN.LOSS_WEIGHTS``."""
 PARTS = ("backbone", "proposal_generator", "roi_heads")
 """Sub-modules that ``MODEL.JOINT_RCNN.FROZEN`` may name."""
+
+
+def group_by_padded_size(batched_inputs, size_divisibility=0):
+    """
+    Split a batch into groups whose images have the same padded size, i.e. the size that
+    :meth:`ImageList.from_tensors` gives each image alone (its own size rounded up to
+    ``size_divisibility``). Each group runs as a batch with exactly the padding that each of its
+    images gets at batch size 1.
+
+    Args:
+        batched_inputs (list[dict]): each with "image" (C, H, W).
+        size_divisibility (int): the backbone's ``size_divisibility`` (0 or 1: none).
+    Returns:
+        list[list[int]]: indices into ``batched_inputs``, in order of first appearance.
+    """
+    d = max(int(size_divisibility), 1)
+    groups = {}
+    for i, x in enumerate(batched_inputs):
+        h, w = x["image"].shape[-2:]
+        groups.setdefault((-(-h // d) * d, -(-w // d) * d), []).append(i)
+    return list(groups.values())
 
 
 @META_ARCH_REGISTRY.register()
@@ -121,3 +144,41 @@ class JointRCNN(GeneralizedRCNN):
             _, det_losses = self.roi_heads(images, features, proposals, gt_instances)
             losses.update({k: self.loss_weights["frcnn"] * v for k, v in det_losses.items()})
         return losses
+
+    def inference(self, batched_inputs, detected_instances=None, do_postprocess=True):
+        """
+        :meth:`GeneralizedRCNN.inference`, run on each group of :func:`group_by_padded_size`,
+        so that an image's detections do not depend on the other images of the batch.
+
+        Padding an image to the largest one of a mixed-size batch changes its detections, for
+        two reasons. (1) The padding (0 after normalization) goes through the backbone as
+        image content: conv1 turns it into ReLU(bias) != 0, so conv2..conv5 and the max pools
+        at the image's right / bottom border see non-zero activations where the image alone
+        has zero (conv) or -inf (pool) padding; the last 4 conv5 cells (64 px) of the image
+        change (ZF). (2) The RPN places anchors on the padded cells; their proposals, clipped
+        into the image, take top-k and NMS slots and become detections. Images of the same
+        padded size still run as one batch (exactly the padding of batch size 1).
+
+        Args:
+            batched_inputs (list[dict]): as :meth:`GeneralizedRCNN.inference`, each with
+                "image" (C, H, W) and optionally "height", "width".
+            detected_instances (None or list[Instances]): as
+                :meth:`GeneralizedRCNN.inference`.
+            do_postprocess (bool): as :meth:`GeneralizedRCNN.inference`.
+        Returns:
+            list: one result per input, in the order of ``batched_inputs`` (dict with
+            "instances" if ``do_postprocess``, else Instances).
+        """
+        groups = group_by_padded_size(batched_inputs, self.backbone.size_divisibility)
+        if len(groups) == 1:
+            return super().inference(batched_inputs, detected_instances, do_postprocess)
+        results = [None] * len(batched_inputs)
+        for idx in groups:
+            outputs = super().inference(
+                [batched_inputs[i] for i in idx],
+                None if detected_instances is None else [detected_instances[i] for i in idx],
+                do_postprocess,
+            )
+            for i, out in zip(idx, outputs):
+                results[i] = out
+        return results
