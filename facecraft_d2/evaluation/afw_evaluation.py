@@ -32,11 +32,17 @@ from collections import OrderedDict
 import numpy as np
 
 from detectron2.data import DatasetCatalog
-from detectron2.evaluation.evaluator import DatasetEvaluator
 from detectron2.structures import BoxMode
 from detectron2.utils.file_io import PathManager
 
-from .common import gather_predictions, instances_to_numpy, log_results, new_plot, save_plot, voc_ap
+from .common import (
+    FaceDetectionEvaluator,
+    gather_predictions,
+    log_results,
+    new_plot,
+    save_plot,
+    voc_ap,
+)
 
 __all__ = [
     "AFWEvaluator",
@@ -196,7 +202,7 @@ def plot_pr_curves(path, curves, title):
     save_plot(fig, ax, path, title, "Recall", "Precision", "lower left")
 
 
-class AFWEvaluator(DatasetEvaluator):
+class AFWEvaluator(FaceDetectionEvaluator):
     """
     Evaluate face detections with the AFW / PASCAL faces AP protocol of the face-eval
     toolbox (see the module docstring) on the boxes of the dataset dicts, over the
@@ -237,13 +243,6 @@ class AFWEvaluator(DatasetEvaluator):
         self._calibration_iters = calibration_iters if calibrate else 0
         self._logger = logging.getLogger(__name__)
         self.curves = None
-
-    def reset(self):
-        self._predictions = {}  # image_id -> (boxes XYXY (D, 4), scores (D,))
-
-    def process(self, inputs, outputs):
-        for input, output in zip(inputs, outputs):
-            self._predictions[str(input["image_id"])] = instances_to_numpy(output["instances"])
 
     def _ground_truth(self, image_ids):
         gt = {}

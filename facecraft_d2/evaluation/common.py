@@ -1,17 +1,27 @@
 # Copyright (c) facecraft_d2 contributors.
 """
-Small helpers shared by the face evaluators: VOC average precision, turning model
-outputs into numpy arrays, gathering per-rank predictions, logging result tables and
-writing their curves as PNG files.
+Small helpers shared by the face evaluators: their common base class (collecting the
+detections of the processed images), VOC average precision, turning model outputs into
+numpy arrays, gathering per-rank predictions, logging result tables and writing their
+curves as PNG files.
 """
 
 import logging
 import numpy as np
 
+from detectron2.evaluation.evaluator import DatasetEvaluator
 from detectron2.utils import comm
 from detectron2.utils.logger import create_small_table
 
-__all__ = ["voc_ap", "instances_to_numpy", "gather_predictions", "log_results", "new_plot", "save_plot"]
+__all__ = [
+    "FaceDetectionEvaluator",
+    "voc_ap",
+    "instances_to_numpy",
+    "gather_predictions",
+    "log_results",
+    "new_plot",
+    "save_plot",
+]
 
 
 def voc_ap(recall, precision):
@@ -56,6 +66,33 @@ def instances_to_numpy(instances):
     boxes = instances.pred_boxes.tensor.numpy().astype(np.float64).reshape(-1, 4)
     scores = instances.scores.numpy().astype(np.float64).reshape(-1)
     return boxes, scores
+
+
+class FaceDetectionEvaluator(DatasetEvaluator):
+    """
+    Base of the face evaluators: :meth:`process` keeps, in ``self._predictions``, the
+    detections of every processed image by its ``image_id`` (as a string), in the form that
+    :meth:`_convert` gives them; subclasses implement :meth:`evaluate`.
+    """
+
+    def reset(self):
+        self._predictions = {}  # image_id -> self._convert(boxes, scores)
+
+    def process(self, inputs, outputs):
+        for input, output in zip(inputs, outputs):
+            boxes, scores = instances_to_numpy(output["instances"])
+            self._predictions[str(input["image_id"])] = self._convert(boxes, scores)
+
+    def _convert(self, boxes, scores):
+        """
+        Args:
+            boxes (ndarray): (D, 4) float64 XYXY, one image's detections.
+            scores (ndarray): (D,) float64.
+
+        Returns:
+            what is kept for the image; by default ``(boxes, scores)``.
+        """
+        return boxes, scores
 
 
 def gather_predictions(predictions):

@@ -37,11 +37,10 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from detectron2.data import DatasetCatalog
-from detectron2.evaluation.evaluator import DatasetEvaluator
 from detectron2.structures import BoxMode
 from detectron2.utils.file_io import PathManager
 
-from .common import gather_predictions, instances_to_numpy, log_results, new_plot, save_plot
+from .common import FaceDetectionEvaluator, gather_predictions, log_results, new_plot, save_plot
 
 __all__ = [
     "FDDBEvaluator",
@@ -357,7 +356,7 @@ def _ellipses_of(record):
     return np.asarray(ellipses, dtype=np.float64).reshape(-1, 5)
 
 
-class FDDBEvaluator(DatasetEvaluator):
+class FDDBEvaluator(FaceDetectionEvaluator):
     """
     Evaluate face detections with the official FDDB protocol (discrete and continuous
     ROC, see the module docstring). It contains a synchronization, therefore has to be
@@ -390,13 +389,6 @@ class FDDBEvaluator(DatasetEvaluator):
         self._score_threshold = score_threshold
         self._logger = logging.getLogger(__name__)
         self.curves = None
-
-    def reset(self):
-        self._predictions = {}  # image_id -> (boxes XYXY (D, 4), scores (D,))
-
-    def process(self, inputs, outputs):
-        for input, output in zip(inputs, outputs):
-            self._predictions[str(input["image_id"])] = instances_to_numpy(output["instances"])
 
     def evaluate(self):
         """

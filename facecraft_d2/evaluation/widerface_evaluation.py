@@ -31,12 +31,11 @@ import numpy as np
 from scipy.io import loadmat
 
 from detectron2.data import MetadataCatalog
-from detectron2.evaluation.evaluator import DatasetEvaluator
 from detectron2.structures import BoxMode
 from detectron2.utils.file_io import PathManager
 
 from ..data.datasets.common import AnnotationFormatError
-from .common import gather_predictions, instances_to_numpy, log_results, voc_ap
+from .common import FaceDetectionEvaluator, gather_predictions, log_results, voc_ap
 
 __all__ = [
     "WiderFaceEvaluator",
@@ -271,7 +270,7 @@ def write_wider_predictions(output_dir, predictions):
                 f.write("{:.3f} {:.3f} {:.3f} {:.3f} {:.6f}\n".format(x, y, w, h, s))
 
 
-class WiderFaceEvaluator(DatasetEvaluator):
+class WiderFaceEvaluator(FaceDetectionEvaluator):
     """
     Evaluate face detections with the WIDER FACE protocol (easy / medium / hard AP, see
     the module docstring) over the images that were processed. It contains a
@@ -297,14 +296,10 @@ class WiderFaceEvaluator(DatasetEvaluator):
         self._logger = logging.getLogger(__name__)
         self.curves = None
 
-    def reset(self):
-        self._predictions = {}  # image_id -> ndarray (N, 5) x y w h score
-
-    def process(self, inputs, outputs):
-        for input, output in zip(inputs, outputs):
-            boxes, scores = instances_to_numpy(output["instances"])
-            xywh = BoxMode.convert(boxes, BoxMode.XYXY_ABS, BoxMode.XYWH_ABS)
-            self._predictions[str(input["image_id"])] = np.concatenate([xywh, scores[:, None]], 1)
+    def _convert(self, boxes, scores):
+        """One image's detections as an (N, 5) array ``x y w h score``."""
+        xywh = BoxMode.convert(boxes, BoxMode.XYXY_ABS, BoxMode.XYWH_ABS)
+        return np.concatenate([xywh, scores[:, None]], 1)
 
     def evaluate(self):
         """

@@ -33,6 +33,7 @@ __all__ = [
     "image_size",
     "parse_numbers",
     "read_text_lines",
+    "parse_counted_records",
     "image_id_from_path",
     "count_annotations",
 ]
@@ -176,6 +177,69 @@ def read_text_lines(path: str) -> List[str]:
             ),
         ) from None
     return [line.strip() for line in text.splitlines()]
+
+
+def _record_header(lines: List[str], i: int, path: str, index: int, is_name, bad_name):
+    """
+    Read the name and face-count lines of the record at ``lines[i]`` (see
+    :func:`parse_counted_records`).
+
+    Returns:
+        tuple: (name, rec, count, index of the first face line), ``rec`` naming the record in
+        errors as ``#<index> '<name>'``.
+    """
+    name = lines[i]
+    rec = "#{} {!r}".format(index, name)
+    if not is_name(name):
+        raise AnnotationFormatError(
+            path, "#{} at line {}".format(index, i + 1), bad_name.format(name)
+        )
+    i += 1
+    where = "{} at line {}".format(rec, i + 1)
+    if i >= len(lines) or not lines[i]:
+        raise AnnotationFormatError(path, where, "truncated record: missing the face count")
+    (count,) = parse_numbers(lines[i].split(), path, where, 1, int)
+    if count < 0:
+        raise AnnotationFormatError(path, where, "negative face count {}".format(count))
+    return name, rec, count, i + 1
+
+
+def parse_counted_records(path: str, is_name, bad_name: str, read_faces) -> List[Tuple[str, list]]:
+    """
+    Parse a text annotation file of repeated records (the FDDB ellipse lists and the WIDER
+    FACE text ground truth)::
+
+        <image name>
+        <n faces>
+        <face lines>
+
+    Blank lines between records are skipped.
+
+    Args:
+        path: the annotation file.
+        is_name (callable): ``is_name(line)``, whether a line can be a record's image name.
+        bad_name: the error reason for a line that cannot, with ``{!r}`` for the line.
+        read_faces (callable): ``read_faces(lines, i, count, path, rec)`` parses the record's
+            ``count`` faces from ``lines[i]`` on and returns ``(faces, index of the line after
+            them)``; ``rec`` names the record in errors (``#<index> '<name>'``).
+
+    Returns:
+        list of (image name, faces), in file order.
+
+    Raises:
+        AnnotationFormatError: naming the file, the record index, the image and the line.
+    """
+    lines = read_text_lines(path)
+    records = []
+    i = 0
+    while i < len(lines):
+        if not lines[i]:
+            i += 1
+            continue
+        name, rec, count, i = _record_header(lines, i, path, len(records), is_name, bad_name)
+        faces, i = read_faces(lines, i, count, path, rec)
+        records.append((name, faces))
+    return records
 
 
 def image_id_from_path(relative_path: str) -> str:

@@ -25,7 +25,7 @@ from detectron2.structures import BoxMode
 
 from .common import (
     FACE_CATEGORY_ID,
-    register_face_dataset,
+    register_annotation_file,
     AnnotationFormatError,
     MissingImages,
     image_record,
@@ -152,11 +152,4 @@ def register_dlib_xml(
     """
     if image_root is None:
         image_root = os.path.dirname(os.path.abspath(xml_file))
-    register_face_dataset(
-        name,
-        lambda: load_dlib_xml(xml_file, image_root, dataset_name=name),
-        "afw",
-        annotation_file=xml_file,
-        image_root=image_root,
-        **metadata,
-    )
+    register_annotation_file(name, load_dlib_xml, xml_file, image_root, **metadata)

@@ -35,9 +35,10 @@ from .common import (
     register_face_dataset,
     AnnotationFormatError,
     MissingImages,
+    image_record,
     image_size,
+    parse_counted_records,
     parse_numbers,
-    read_text_lines,
     require_file,
 )
 
@@ -89,63 +90,10 @@ def ellipse_to_box(
     return [x1, y1, x2, y2]
 
 
-def _parse_ellipse_list(path: str):
-    """Return [(image path without .jpg, [(a, b, theta, cx, cy), ...]), ...]."""
-    lines = read_text_lines(path)
-    records = []
-    i, num_lines = 0, len(lines)
-    while i < num_lines:
-        if not lines[i]:
-            i += 1
-            continue
-        name = lines[i]
-        rec = "#{} {!r}".format(len(records), name)
-        if len(name.split()) != 1 or _is_number(name):
-            raise AnnotationFormatError(
-                path,
-                "#{} at line {}".format(len(records), i + 1),
-                "expected an image path such as '2002/08/11/big/img_591', got {!r} (face-count "
-                "mismatch in the previous record?)".format(name),
-            )
-        i += 1
-        if i >= num_lines or not lines[i]:
-            raise AnnotationFormatError(
-                path, "{} at line {}".format(rec, i + 1), "truncated record: missing the face count"
-            )
-        (count,) = parse_numbers(lines[i].split(), path, "{} at line {}".format(rec, i + 1), 1, int)
-        if count < 0:
-            raise AnnotationFormatError(
-                path, "{} at line {}".format(rec, i + 1), "negative face count {}".format(count)
-            )
-        i += 1
-        ellipses = []
-        for k in range(count):
-            where = "{} at line {}".format(rec, i + 1)
-            tokens = lines[i].split() if i < num_lines else []
-            if len(tokens) == 1 or not tokens:
-                raise AnnotationFormatError(
-                    path,
-                    where,
-                    "face-count mismatch: the record declares {} faces but lists {}".format(
-                        count, k
-                    ),
-                )
-            if len(tokens) != 6:
-                raise AnnotationFormatError(
-                    path,
-                    where,
-                    "expected 6 fields 'major_r minor_r angle center_x center_y 1', got {}: "
-                    "{!r}".format(len(tokens), lines[i]),
-                )
-            a, b, theta, cx, cy, _ = parse_numbers(tokens, path, where)
-            if a <= 0 or b <= 0:
-                raise AnnotationFormatError(
-                    path, where, "ellipse radii must be positive: {!r}".format(lines[i])
-                )
-            ellipses.append((a, b, theta, cx, cy))
-            i += 1
-        records.append((name, ellipses))
-    return records
+_BAD_NAME = (
+    "expected an image path such as '2002/08/11/big/img_591', got {!r} (face-count mismatch in "
+    "the previous record?)"
+)
 
 
 def _is_number(text: str) -> bool:
@@ -154,6 +102,44 @@ def _is_number(text: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+def _is_image_name(line: str) -> bool:
+    return len(line.split()) == 1 and not _is_number(line)
+
+
+def _read_ellipses(lines: List[str], i: int, count: int, path: str, rec: str):
+    """Parse the ``count`` ellipse lines of record ``rec`` from ``lines[i]`` on."""
+    ellipses = []
+    for k in range(count):
+        where = "{} at line {}".format(rec, i + 1)
+        tokens = lines[i].split() if i < len(lines) else []
+        if len(tokens) == 1 or not tokens:
+            raise AnnotationFormatError(
+                path,
+                where,
+                "face-count mismatch: the record declares {} faces but lists {}".format(count, k),
+            )
+        if len(tokens) != 6:
+            raise AnnotationFormatError(
+                path,
+                where,
+                "expected 6 fields 'major_r minor_r angle center_x center_y 1', got {}: "
+                "{!r}".format(len(tokens), lines[i]),
+            )
+        a, b, theta, cx, cy, _ = parse_numbers(tokens, path, where)
+        if a <= 0 or b <= 0:
+            raise AnnotationFormatError(
+                path, where, "ellipse radii must be positive: {!r}".format(lines[i])
+            )
+        ellipses.append((a, b, theta, cx, cy))
+        i += 1
+    return ellipses, i
+
+
+def _parse_ellipse_list(path: str):
+    """Return [(image path without .jpg, [(a, b, theta, cx, cy), ...]), ...]."""
+    return parse_counted_records(path, _is_image_name, _BAD_NAME, _read_ellipses)
 
 
 def load_fddb(
@@ -209,13 +195,7 @@ def load_fddb(
                 ann["ignore_reason"] = "degenerate"
             annotations.append(ann)
         dataset_dicts.append(
-            {
-                "file_name": file_name,
-                "image_id": name,
-                "height": height,
-                "width": width,
-                "annotations": annotations,
-            }
+            image_record(image_root, name + ".jpg", (height, width), annotations=annotations)
         )
     missing.report()
     return dataset_dicts

@@ -22,6 +22,7 @@ checked in that order. Boxes are kept exactly as given (``BoxMode.XYWH_ABS``).
 """
 
 import collections
+import functools
 import logging
 import os
 from typing import List, Optional, Tuple
@@ -30,13 +31,13 @@ from detectron2.structures import BoxMode
 
 from .common import (
     FACE_CATEGORY_ID,
-    register_face_dataset,
+    register_annotation_file,
     AnnotationFormatError,
     MissingImages,
     image_record,
     image_size,
+    parse_counted_records,
     parse_numbers,
-    read_text_lines,
     require_file,
 )
 
@@ -57,6 +58,50 @@ def _looks_like_path(line: str) -> bool:
     return line.lower().endswith(_IMAGE_EXTENSIONS)
 
 
+_BAD_NAME = (
+    "expected an image path '<event>/<file>.jpg', got {!r} (does the previous record list more "
+    "faces than its count?)"
+)
+
+
+def _read_faces(lines: List[str], i: int, count: int, txt_file: str, rec: str):
+    """Parse the ``count`` face lines of record ``rec`` from ``lines[i]`` on."""
+    num_lines = len(lines)
+    faces = []
+    if count == 0:
+        # The official file follows a 0-face record with one line of zeros; it is not a face.
+        if i < num_lines and lines[i] and not _looks_like_path(lines[i]):
+            zeros = parse_numbers(lines[i].split(), txt_file, "{} at line {}".format(rec, i + 1))
+            if any(zeros):
+                raise AnnotationFormatError(
+                    txt_file,
+                    "{} at line {}".format(rec, i + 1),
+                    "the record declares 0 faces but lists a face {!r}".format(lines[i]),
+                )
+            i += 1
+    for k in range(count):
+        where = "{} at line {}".format(rec, i + 1)
+        if i >= num_lines or not lines[i] or _looks_like_path(lines[i]):
+            raise AnnotationFormatError(
+                txt_file,
+                where,
+                "truncated record: it declares {} faces but lists only {}".format(count, k),
+            )
+        tokens = lines[i].split()
+        if len(tokens) != 4 + len(WIDER_ATTRIBUTES):
+            raise AnnotationFormatError(
+                txt_file,
+                where,
+                "expected 10 fields 'x1 y1 w h blur expression illumination invalid occlusion "
+                "pose', got {}: {!r}".format(len(tokens), lines[i]),
+            )
+        box = parse_numbers(tokens[:4], txt_file, where)
+        attrs = parse_numbers(tokens[4:], txt_file, where, kind=int)
+        faces.append((box, attrs))
+        i += 1
+    return faces, i
+
+
 def _parse_wider_txt(txt_file: str) -> List[Tuple[str, List[Tuple[List[float], List[int]]]]]:
     """
     Parse a WIDER FACE text ground-truth file.
@@ -67,73 +112,7 @@ def _parse_wider_txt(txt_file: str) -> List[Tuple[str, List[Tuple[List[float], L
     Raises:
         AnnotationFormatError: naming the file, the record index, the image and the line.
     """
-    lines = read_text_lines(txt_file)
-    records = []
-    i, num_lines = 0, len(lines)
-    while i < num_lines:
-        if not lines[i]:  # blank lines between records (e.g. at the end) are harmless
-            i += 1
-            continue
-        rel = lines[i]
-        rec = "#{} {!r}".format(len(records), rel)
-        if not _looks_like_path(rel):
-            raise AnnotationFormatError(
-                txt_file,
-                "#{} at line {}".format(len(records), i + 1),
-                "expected an image path '<event>/<file>.jpg', got {!r} (does the previous "
-                "record list more faces than its count?)".format(rel),
-            )
-        i += 1
-        if i >= num_lines or not lines[i]:
-            raise AnnotationFormatError(
-                txt_file,
-                "{} at line {}".format(rec, i + 1),
-                "truncated record: missing the face count",
-            )
-        (count,) = parse_numbers(
-            lines[i].split(), txt_file, "{} at line {}".format(rec, i + 1), 1, int
-        )
-        if count < 0:
-            raise AnnotationFormatError(
-                txt_file, "{} at line {}".format(rec, i + 1), "negative face count {}".format(count)
-            )
-        i += 1
-        faces = []
-        if count == 0:
-            # The official file follows a 0-face record with one line of zeros; it is not a face.
-            if i < num_lines and lines[i] and not _looks_like_path(lines[i]):
-                zeros = parse_numbers(
-                    lines[i].split(), txt_file, "{} at line {}".format(rec, i + 1)
-                )
-                if any(zeros):
-                    raise AnnotationFormatError(
-                        txt_file,
-                        "{} at line {}".format(rec, i + 1),
-                        "the record declares 0 faces but lists a face {!r}".format(lines[i]),
-                    )
-                i += 1
-        for k in range(count):
-            where = "{} at line {}".format(rec, i + 1)
-            if i >= num_lines or not lines[i] or _looks_like_path(lines[i]):
-                raise AnnotationFormatError(
-                    txt_file,
-                    where,
-                    "truncated record: it declares {} faces but lists only {}".format(count, k),
-                )
-            tokens = lines[i].split()
-            if len(tokens) != 4 + len(WIDER_ATTRIBUTES):
-                raise AnnotationFormatError(
-                    txt_file,
-                    where,
-                    "expected 10 fields 'x1 y1 w h blur expression illumination invalid occlusion "
-                    "pose', got {}: {!r}".format(len(tokens), lines[i]),
-                )
-            box = parse_numbers(tokens[:4], txt_file, where)
-            attrs = parse_numbers(tokens[4:], txt_file, where, kind=int)
-            faces.append((box, attrs))
-            i += 1
-        records.append((rel, faces))
-    return records
+    return parse_counted_records(txt_file, _looks_like_path, _BAD_NAME, _read_faces)
 
 
 def load_widerface(
@@ -226,12 +205,7 @@ def register_widerface(
         metadata: extra metadata, e.g. ``gt_dir`` (folder of ``wider_face_val.mat`` and
             ``wider_{easy,medium,hard}_val.mat``) and ``dirname``.
     """
-    register_face_dataset(
-        name,
-        lambda: load_widerface(txt_file, image_root, min_size=min_size, dataset_name=name),
-        evaluator_type,
-        annotation_file=txt_file,
-        image_root=image_root,
-        min_face_size=min_size,
-        **metadata,
+    loader = functools.partial(load_widerface, min_size=min_size)
+    register_annotation_file(
+        name, loader, txt_file, image_root, evaluator_type, min_face_size=min_size, **metadata
     )
