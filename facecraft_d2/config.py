@@ -231,6 +231,11 @@ def add_cascade_test_config(cfg):
     # Run the test pipeline's convs and poolings in the channels-last memory layout (same
     # outputs; 2-3x faster on CPUs, mostly in max pooling). False: PyTorch's default NCHW.
     _C.MODEL.FACECRAFT.TEST.CHANNELS_LAST = True
+    # Run x12 once per image on all pyramid levels packed into one mosaic image, instead of once
+    # per level (less per-call overhead; softmax and pooling stay within each level). The same
+    # boxes bit for bit with CHANNELS_LAST on CPU; where the convolution's rounding depends on
+    # the image size (NCHW, GPU) scores may differ in the last bits (~1e-6). False: per level.
+    _C.MODEL.FACECRAFT.TEST.X12_MOSAIC = True
 
 
 

@@ -145,6 +145,7 @@ class OnnxFaceCraftNet(nn.Module):
                                         providers=["CPUExecutionProvider"])
             for stage, name in manifest["files"].items()
         }
+        self.input_names = {stage: s.get_inputs()[0].name for stage, s in self.sessions.items()}
 
     def branch_modules(self, branch):
         """No trainable modules: the graphs live in onnxruntime."""
@@ -154,7 +155,7 @@ class OnnxFaceCraftNet(nn.Module):
         sess = self.sessions[stage]
         if x.shape[0] == 0:
             return x.new_zeros((0, 2)), x.new_zeros((0, 4))
-        feed = {sess.get_inputs()[0].name: x.detach().cpu().contiguous().numpy()}
+        feed = {self.input_names[stage]: x.detach().cpu().contiguous().numpy()}
         logits, deltas = sess.run(["logits", "deltas"], feed)
         return torch.from_numpy(logits).to(x.device), torch.from_numpy(deltas).to(x.device)
 
@@ -182,6 +183,8 @@ def attach_onnxruntime(model, export_dir):
     manifest = _read_manifest(export_dir)
     model.set_delta_stats(manifest["delta_mean"], manifest["delta_std"])
     model.net = OnnxFaceCraftNet(export_dir)
+    # onnxruntime takes NCHW arrays: normalized inputs made channels-last would be copied back
+    model.inference_pipeline.memory_format = torch.contiguous_format
     return model.eval()
 
 

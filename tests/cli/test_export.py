@@ -82,6 +82,23 @@ def test_same_boxes_as_torch(both, size, seed):
         assert np.abs(a.scores - b.scores).max() <= SCORE_TOL
 
 
+def test_onnxruntime_inputs_are_nchw(both):
+    """attach_onnxruntime normalizes straight into NCHW arrays (no channels-last round trip):
+    the same boxes, bit for bit, as with channels-last inputs."""
+    pipe = both[1].model.inference_pipeline
+    assert pipe.memory_format == torch.contiguous_format
+    img = synthetic_face_image(96, 128, seed=0)
+    nchw = both[1].detect(img, format="BGR")
+    pipe.memory_format = torch.channels_last
+    try:
+        channels_last = both[1].detect(img, format="BGR")
+    finally:
+        pipe.memory_format = torch.contiguous_format
+    assert len(nchw) == len(channels_last) > 0
+    assert np.array_equal(nchw.boxes, channels_last.boxes)
+    assert np.array_equal(nchw.scores, channels_last.scores)
+
+
 def test_stale_cache_is_reexported(tmp_path, monkeypatch):
     from facecraft_d2.export import onnx_export_dir
 

@@ -4,7 +4,8 @@ The FaceCraft test pipeline (paper sections 4.3 and 6.5) as a component of its o
 the ``MODEL.FACECRAFT.TEST.*`` settings the way Detectron2's RPN owns its NMS settings:
 
 1. an image pyramid from the smallest face searched, x12 fully convolutional at stride 2 on
-   each level, score threshold, response-map max pooling, box regression;
+   each level (all levels in one call, packed into one mosaic image), score threshold,
+   response-map max pooling within each level, box regression;
 2. NMS across levels, squares, 24 x 24 crops into x12-x24, threshold, regression;
 3. NMS, squares, 48 x 48 crops into x12-x24-x48, threshold, regression;
 4. final NMS (and optionally dropping boxes nested in higher-scoring ones).
@@ -22,7 +23,14 @@ from detectron2.structures import Boxes
 
 from ...layers import crop_from_pyramid, crop_resized, resize_image
 from .network import BRANCHES, STAGE_INPUT_SIZES
-from .pyramid import dense_windows, pyramid_scales, response_map_pool, square_boxes, suppress_contained
+from .pyramid import (
+    dense_windows,
+    pyramid_mosaic,
+    pyramid_scales,
+    response_map_pool,
+    square_boxes,
+    suppress_contained,
+)
 
 __all__ = ["CascadeInference"]
 
@@ -35,7 +43,8 @@ class CascadeInference:
     @configurable
     def __init__(self, *, min_face=24, pyramid_factor=0.709, score_thresholds=(0.5, 0.5, 0.7),
                  pool_kernel=2, crop_mode="accurate", max_proposals=2000, stage_nms_thresh=0.7,
-                 nms_thresh=0.3, containment_thresh=1.0, max_detections=750, channels_last=True):
+                 nms_thresh=0.3, containment_thresh=1.0, max_detections=750, channels_last=True,
+                 x12_mosaic=True):
         """
         Args:
             min_face (float): smallest face searched, pixels.
@@ -54,6 +63,10 @@ class CascadeInference:
                 higher-scoring one by more than this fraction of their area (1.0 = off).
             max_detections (int): detections kept per image.
             channels_last (bool): run the convs in the channels-last layout (faster on CPUs).
+            x12_mosaic (bool): run x12 once per image on all pyramid levels packed into one
+                image, instead of once per level (same windows; the same scores bit for bit
+                where the convolution's rounding does not depend on the image size, as
+                channels-last on CPU).
         """
         if crop_mode not in CROP_MODES:
             raise ValueError(f"crop_mode must be one of {CROP_MODES}, got {crop_mode!r}")
@@ -63,6 +76,7 @@ class CascadeInference:
         self.stage_nms_thresh, self.nms_thresh = stage_nms_thresh, nms_thresh
         self.containment_thresh, self.max_detections = containment_thresh, max_detections
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.x12_mosaic = x12_mosaic
 
     @classmethod
     def from_config(cls, cfg):
@@ -79,29 +93,59 @@ class CascadeInference:
             "containment_thresh": t.CONTAINMENT_THRESH,
             "max_detections": t.DETECTIONS_PER_IMAGE,
             "channels_last": t.CHANNELS_LAST,
+            "x12_mosaic": t.X12_MOSAIC,
         }
 
     def stage1(self, model, image):
-        """x12 over the pyramid of one (3, H, W) image -> (levels, boxes (K, 4), scores (K,))."""
+        """
+        x12 over the pyramid of one (3, H, W) image, then the score threshold, response-map
+        pooling within each level and at most ``max_proposals`` regressed windows.
+
+        Returns:
+            tuple: (levels: list of (scale, (3, h, w) image), boxes (K, 4), scores (K,)).
+        """
         h, w = image.shape[-2:]
-        levels = [(s, resize_image(image, s)) for s in pyramid_scales(h, w, self.min_face, self.pyramid_factor)]
+        scales = pyramid_scales(h, w, self.min_face, self.pyramid_factor)
+        levels = [(s, resize_image(image, s)) for s in scales]
+        searched = [(s, img) for s, img in levels if min(img.shape[-2:]) >= 12]
+        if not searched:
+            return levels, image.new_zeros((0, 4)), image.new_zeros((0,))
+        x12 = self._x12_mosaic if self.x12_mosaic else self._x12_per_level
+        boxes, deltas, scores = x12(model, searched)
+        if len(scores) > self.max_proposals:
+            keep = scores.topk(self.max_proposals).indices
+            boxes, deltas, scores = boxes[keep], deltas[keep], scores[keep]
+        return levels, model.regress(boxes, deltas), scores
+
+    def _x12_per_level(self, model, levels):
+        """One x12 call per level -> windows (K, 4), deltas (K, 4), scores (K,)."""
         boxes, deltas, scores = [], [], []
         for s, img in levels:
-            if min(img.shape[-2:]) < 12:
-                continue
             logits, reg = model.net.x12_dense(model.net_input(img[None]))
             prob = response_map_pool(F.softmax(logits, dim=1)[:, 1], self.pool_kernel)[0]
             ys, xs = torch.nonzero(prob >= self.score_thresholds[0], as_tuple=True)
             boxes.append(dense_windows(ys, xs, s))
             deltas.append(reg[0, :, ys, xs].t())
             scores.append(prob[ys, xs])
-        if not boxes:
-            return levels, image.new_zeros((0, 4)), image.new_zeros((0,))
-        boxes, deltas, scores = torch.cat(boxes), torch.cat(deltas), torch.cat(scores)
-        if len(scores) > self.max_proposals:
-            keep = scores.topk(self.max_proposals).indices
-            boxes, deltas, scores = boxes[keep], deltas[keep], scores[keep]
-        return levels, model.regress(boxes, deltas), scores
+        return torch.cat(boxes), torch.cat(deltas), torch.cat(scores)
+
+    def _x12_mosaic(self, model, levels):
+        """
+        One x12 call on the levels packed into one image (:class:`PyramidMosaic`, its layout
+        cached per image size), each level's part of the dense map giving its windows: the
+        output of :meth:`_x12_per_level`, in the same order.
+        """
+        mosaic = pyramid_mosaic(tuple(s for s, _ in levels),
+                                tuple(tuple(img.shape[-2:]) for _, img in levels),
+                                self.pool_kernel, levels[0][1].device)
+        image = mosaic.paste([img for _, img in levels])
+        logits, reg = model.net.x12_dense(model.net_input(image[None]))
+        prob = logits.new_zeros(logits.shape[-2:])  # 0 (neutral to pooling) off the levels
+        for y, x, mh, mw in mosaic.map_boxes:  # softmax per level: its rounding depends on size
+            prob[y: y + mh, x: x + mw] = F.softmax(logits[:, :, y: y + mh, x: x + mw], dim=1)[0, 1]
+        prob = response_map_pool(prob[None], self.pool_kernel)[0]
+        ys, xs, boxes = mosaic.windows((prob >= self.score_thresholds[0]) & mosaic.valid)
+        return boxes, reg[0, :, ys, xs].t(), prob[ys, xs]
 
     def crops(self, image, levels, boxes, size):
         """
