@@ -236,6 +236,10 @@ def add_cascade_test_config(cfg):
     # boxes bit for bit with CHANNELS_LAST on CPU; where the convolution's rounding depends on
     # the image size (NCHW, GPU) scores may differ in the last bits (~1e-6). False: per level.
     _C.MODEL.FACECRAFT.TEST.X12_MOSAIC = True
+    # Stages whose face probabilities give a detection's final score, as their geometric mean:
+    # ["x48"] ranks by x48 alone; ["x24", "x48"] also by x24, which ranks held-out faces above
+    # background better for the shipped cascades (configs/cascade/*.yaml, tools/tune_cascade.py).
+    _C.MODEL.FACECRAFT.TEST.SCORE_STAGES = ["x48"]
 
 
 

@@ -246,3 +246,31 @@ def test_channels_last_inference_gives_the_same_boxes_and_plain_tensors():
     b1 *= 2
     fast.train()  # training goes back to the default layout
     assert fast.net.x24_body[0].weight.is_contiguous()
+
+
+def test_score_stages_rank_by_the_geometric_mean_of_stage_probabilities():
+    """SCORE_STAGES ["x24", "x48"]: final score sqrt(p24 * p48); ["x48"]: x48's alone."""
+    from facecraft_d2.modeling.cascade.inference import CascadeInference
+
+    probs = torch.tensor([[0.9, 0.25, 0.9], [0.2, 0.9, 0.8], [0.5, 1.0, 0.0]])  # x12, x24, x48
+    last = CascadeInference(score_stages=("x48",)).final_scores(probs)
+    both = CascadeInference(score_stages=("x24", "x48")).final_scores(probs)
+    torch.testing.assert_close(last, probs[:, 2])
+    torch.testing.assert_close(both, torch.tensor([0.225 ** 0.5, 0.72 ** 0.5, 0.0]), atol=1e-5, rtol=0)
+    assert both.argmax() == 1 and last.argmax() == 0  # the ranking changes
+    try:
+        CascadeInference(score_stages=("x96",))
+    except ValueError as e:
+        assert "x96" in str(e)
+    else:
+        raise AssertionError("an unknown stage must be refused")
+
+    opts = {"MODEL.FACECRAFT.TEST.SCORE_THRESHOLDS": [0.0, 0.0, 0.0],
+            "MODEL.FACECRAFT.TEST.MAX_PROPOSALS": 40, "MODEL.FACECRAFT.TEST.MIN_FACE_SIZE": 40}
+    torch.manual_seed(0)
+    model = build_model(cascade_cfg(**opts, **{"MODEL.FACECRAFT.TEST.SCORE_STAGES": ["x24", "x48"]}))
+    model.eval()
+    image = torch.randint(0, 255, (3, 96, 128)).float()
+    (boxes, scores), = model.detect([image])
+    assert len(boxes) > 0 and ((scores > 0) & (scores <= 1)).all()
+    assert (scores[:-1] >= scores[1:]).all()

@@ -44,7 +44,7 @@ class CascadeInference:
     def __init__(self, *, min_face=24, pyramid_factor=0.709, score_thresholds=(0.5, 0.5, 0.7),
                  pool_kernel=2, crop_mode="accurate", max_proposals=2000, stage_nms_thresh=0.7,
                  nms_thresh=0.3, containment_thresh=1.0, max_detections=750, channels_last=True,
-                 x12_mosaic=True):
+                 x12_mosaic=True, score_stages=("x48",)):
         """
         Args:
             min_face (float): smallest face searched, pixels.
@@ -67,7 +67,12 @@ class CascadeInference:
                 image, instead of once per level (same windows; the same scores bit for bit
                 where the convolution's rounding does not depend on the image size, as
                 channels-last on CPU).
+            score_stages (tuple[str]): the stages whose face probabilities give a detection's
+                final score (their geometric mean; ("x48",): x48's alone). Mining (``upto``)
+                always uses the last stage's probability.
         """
+        if not score_stages or any(b not in BRANCHES for b in score_stages):
+            raise ValueError(f"score_stages must name stages among {BRANCHES}, got {score_stages!r}")
         if crop_mode not in CROP_MODES:
             raise ValueError(f"crop_mode must be one of {CROP_MODES}, got {crop_mode!r}")
         self.min_face, self.pyramid_factor = min_face, pyramid_factor
@@ -76,7 +81,7 @@ class CascadeInference:
         self.stage_nms_thresh, self.nms_thresh = stage_nms_thresh, nms_thresh
         self.containment_thresh, self.max_detections = containment_thresh, max_detections
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.x12_mosaic = x12_mosaic
+        self.x12_mosaic, self.score_stages = x12_mosaic, tuple(score_stages)
 
     @classmethod
     def from_config(cls, cfg):
@@ -94,6 +99,7 @@ class CascadeInference:
             "max_detections": t.DETECTIONS_PER_IMAGE,
             "channels_last": t.CHANNELS_LAST,
             "x12_mosaic": t.X12_MOSAIC,
+            "score_stages": t.SCORE_STAGES,
         }
 
     def stage1(self, model, image):
@@ -175,14 +181,14 @@ class CascadeInference:
         per_image = [self.stage1(model, img) for img in images]
         levels = [p[0] for p in per_image]
         boxes = torch.cat([p[1] for p in per_image])
-        scores = torch.cat([p[2] for p in per_image])
+        probs = torch.cat([p[2] for p in per_image])[:, None]  # (K, stages run): each stage's
         owner = torch.cat([torch.full((len(p[1]),), i, dtype=torch.long, device=boxes.device)
                            for i, p in enumerate(per_image)])
         for stage, thresh in zip(BRANCHES[1:], self.score_thresholds[1:]):
             if self.stage_nms_thresh < 1.0:
-                keep = batched_nms(boxes, scores, owner, self.stage_nms_thresh)
+                keep = batched_nms(boxes, probs[:, -1], owner, self.stage_nms_thresh)
                 keep = keep.sort().values  # keep boxes grouped by image
-                boxes, scores, owner = boxes[keep], scores[keep], owner[keep]
+                boxes, probs, owner = boxes[keep], probs[keep], owner[keep]
             if upto is not None and BRANCHES.index(stage) > BRANCHES.index(upto):
                 break  # what the next stage would see
             if len(boxes) == 0:
@@ -196,7 +202,8 @@ class CascadeInference:
             prob = F.softmax(logits, dim=1)[:, 1]
             keep = prob >= thresh
             boxes = model.regress(boxes[keep], deltas[keep])
-            scores, owner = prob[keep], owner[keep]
+            probs, owner = torch.cat([probs[keep], prob[keep, None]], dim=1), owner[keep]
+        scores = probs[:, -1] if upto is not None else self.final_scores(probs)
         results = []
         for i, img in enumerate(images):
             b, s = boxes[owner == i], scores[owner == i]
@@ -211,3 +218,16 @@ class CascadeInference:
                 b, s = b[keep], s[keep]
             results.append((b, s))
         return results
+
+    def final_scores(self, probs):
+        """
+        Args:
+            probs (Tensor): (K, S) face probability of each box at each of the S stages it
+                passed (S = 3 unless no box reached x48).
+        Returns:
+            Tensor: (K,) the geometric mean of the probabilities of ``score_stages``.
+        """
+        if probs.shape[1] < len(BRANCHES):
+            return probs[:, -1]  # no box went through every stage (then K = 0)
+        cols = [BRANCHES.index(b) for b in self.score_stages]
+        return probs[:, cols].clamp(min=1e-12).log().mean(dim=1).exp()
