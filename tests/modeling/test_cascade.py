@@ -274,3 +274,35 @@ def test_score_stages_rank_by_the_geometric_mean_of_stage_probabilities():
     (boxes, scores), = model.detect([image])
     assert len(boxes) > 0 and ((scores > 0) & (scores <= 1)).all()
     assert (scores[:-1] >= scores[1:]).all()
+
+
+def test_flip_stages_average_the_crop_and_its_mirror_image():
+    """FLIP_STAGES ["x48"]: x48's probability is the mean over the crop and its mirror image."""
+    from facecraft_d2.modeling.cascade.inference import CascadeInference
+
+    opts = {"MODEL.FACECRAFT.TEST.SCORE_THRESHOLDS": [0.0, 0.0, 0.0],
+            "MODEL.FACECRAFT.TEST.MAX_PROPOSALS": 40, "MODEL.FACECRAFT.TEST.MIN_FACE_SIZE": 40}
+    torch.manual_seed(0)
+    plain = build_model(cascade_cfg(**opts))
+    flip = build_model(cascade_cfg(**opts, **{"MODEL.FACECRAFT.TEST.FLIP_STAGES": ["x48"]}))
+    flip.load_state_dict(plain.state_dict())
+    plain.eval(), flip.eval()
+    seen = []
+    forward = flip.net.forward
+    flip.net.forward = lambda x, upto="x48": seen.append((upto, x.clone())) or forward(x, upto)
+    image = torch.randint(0, 255, (3, 96, 128)).float()
+    (b0, s0), = plain.detect([image])
+    (b1, s1), = flip.detect([image])
+    stages = [u for u, _ in seen]
+    assert stages == ["x24", "x48", "x48"]  # x48 twice: the crops, then their mirror images
+    torch.testing.assert_close(seen[2][1], seen[1][1].flip(-1))
+    with torch.inference_mode():
+        x48, mirrored = (torch.softmax(forward(x, "x48")["x48"][0], dim=1)[:, 1] for _, x in seen[1:])
+    assert len(b1) > 0 and set(s1.tolist()) <= set(((x48 + mirrored) / 2).tolist())
+    assert not torch.equal(s0, s1)
+    try:
+        CascadeInference(flip_stages=("x12",))
+    except ValueError as e:
+        assert "x12" in str(e)
+    else:
+        raise AssertionError("x12 runs densely: it cannot be flipped per crop")

@@ -44,7 +44,7 @@ class CascadeInference:
     def __init__(self, *, min_face=24, pyramid_factor=0.709, score_thresholds=(0.5, 0.5, 0.7),
                  pool_kernel=2, crop_mode="accurate", max_proposals=2000, stage_nms_thresh=0.7,
                  nms_thresh=0.3, containment_thresh=1.0, max_detections=750, channels_last=True,
-                 x12_mosaic=True, score_stages=("x48",)):
+                 x12_mosaic=True, score_stages=("x48",), flip_stages=()):
         """
         Args:
             min_face (float): smallest face searched, pixels.
@@ -70,7 +70,12 @@ class CascadeInference:
             score_stages (tuple[str]): the stages whose face probabilities give a detection's
                 final score (their geometric mean; ("x48",): x48's alone). Mining (``upto``)
                 always uses the last stage's probability.
+            flip_stages (tuple[str]): later stages ("x24", "x48") whose face probability is
+                the mean over each crop and its mirror image (one more forward pass of that
+                stage; boxes are regressed from the crop itself).
         """
+        if any(b not in BRANCHES[1:] for b in flip_stages):
+            raise ValueError(f"flip_stages must name stages among {BRANCHES[1:]}, got {flip_stages!r}")
         if not score_stages or any(b not in BRANCHES for b in score_stages):
             raise ValueError(f"score_stages must name stages among {BRANCHES}, got {score_stages!r}")
         if crop_mode not in CROP_MODES:
@@ -82,6 +87,7 @@ class CascadeInference:
         self.containment_thresh, self.max_detections = containment_thresh, max_detections
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.x12_mosaic, self.score_stages = x12_mosaic, tuple(score_stages)
+        self.flip_stages = tuple(flip_stages)
 
     @classmethod
     def from_config(cls, cfg):
@@ -100,6 +106,7 @@ class CascadeInference:
             "channels_last": t.CHANNELS_LAST,
             "x12_mosaic": t.X12_MOSAIC,
             "score_stages": t.SCORE_STAGES,
+            "flip_stages": t.FLIP_STAGES,
         }
 
     def stage1(self, model, image):
@@ -200,6 +207,9 @@ class CascadeInference:
                                for i in range(len(images))])
             logits, deltas = model.net(model.net_input(crops), upto=stage)[stage]
             prob = F.softmax(logits, dim=1)[:, 1]
+            if stage in self.flip_stages:  # mean with the mirror image's face probability
+                mirrored = model.net(model.net_input(crops.flip(-1)), upto=stage)[stage][0]
+                prob = (prob + F.softmax(mirrored, dim=1)[:, 1]) / 2
             keep = prob >= thresh
             boxes = model.regress(boxes[keep], deltas[keep])
             probs, owner = torch.cat([probs[keep], prob[keep, None]], dim=1), owner[keep]
