@@ -46,7 +46,7 @@ def test_config_that_needs_earlier_weights_says_so(tmp_path):
     line = _one_line_error(_train_net("--config-file", config, "OUTPUT_DIR", str(tmp_path),
                                       cwd=tmp_path))
     assert "configs/cascade/joint.yaml needs MODEL.WEIGHTS" in line
-    assert "output/cascade/separate_x48_more/model_final.pth" in line
+    assert "output/cascade/separate_x48/model_final.pth" in line
     assert "facecraft://<shipped model> (cascade_joint, cascade_separate" in line
 
 

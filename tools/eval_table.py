@@ -17,7 +17,7 @@ Detectors (positional, any number):
 Example::
 
     DETECTRON2_DATASETS=/path/to/datasets .venv/bin/python tools/eval_table.py \\
-        separate=configs/cascade/separate_x48_more.yaml:output/cascade/separate_x48_more/model_final.pth \\
+        separate=configs/cascade/separate_x48.yaml:output/cascade/separate_x48/model_final.pth \\
         joint=configs/cascade/joint.yaml:output/cascade/joint/model_final.pth mtcnn \\
         --output output/eval_table --threads 1
 

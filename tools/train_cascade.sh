@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 CACHE_ROOT=${CACHE_ROOT:-../data/cascade_cache}
-STEPS=${STEPS:-"cache:x12 separate_x12 cache:x24 separate_x24 cache:x48 separate_x48 separate_x48_more joint separate_x48_long"}
+STEPS=${STEPS:-"cache:x12 separate_x12 cache:x24 separate_x24 cache:x48 separate_x48 joint separate_x48_long"}
 stamp() { date -u +%FT%TZ; }
 out_dir() { grep -E '^OUTPUT_DIR' "configs/cascade/$1.yaml" | sed -E 's/.*"(.*)".*/\1/'; }
 caches() {  # the config's CACHE_DIRS, moved under CACHE_ROOT
