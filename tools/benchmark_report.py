@@ -3,6 +3,8 @@
 The table and the speed-vs-accuracy plot of ``tools/benchmark.py``, from its JSON record
 (``benchmark.json``): see :func:`format_table` and :func:`plot`.
 """
+import os
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -78,7 +80,9 @@ def format_table(record, peers):
 def plot(record, path):
     """
     Speed vs accuracy: median ms per VGA image (log x) against FDDB TPR@1000FP and WIDER
-    medium AP, one point per detector, with the paper's 10 FPS and the 30 FPS target marked.
+    medium AP, one point per detector scored in the run, with the paper's 10 FPS and the 30 FPS
+    target marked. A run that scored no detector (``--datasets ""``) has no plot: an existing
+    one at ``path`` is removed.
 
     Args:
         record (dict): ``benchmark.json``'s content.
@@ -86,11 +90,16 @@ def plot(record, path):
     """
     metrics = [("fddb_tpr_1000fp", "FDDB TPR @ 1000 FP (%)"), ("wider_medium", "WIDER val medium AP (%)")]
     timed = [(n, d) for n, d in record["detectors"].items() if d.get("timing")]
+    if not any(d.get("accuracy", {}).get(k) is not None for _, d in timed for k, _ in metrics):
+        if os.path.exists(path):  # a timing-only run: no plot, and no stale one from another run
+            os.remove(path)
+        return
     fig, axes = plt.subplots(1, len(metrics), figsize=(11, 4.5))
     for ax, (key, ylabel) in zip(axes, metrics):
         for i, (name, det) in enumerate(timed):
             x, y = det["timing"]["ms_median"], det.get("accuracy", {}).get(key)
-            y = 0.0 if y is None else y
+            if y is None:  # not scored in this run
+                continue
             facecraft = name.startswith("facecraft")
             ax.scatter([x], [y], s=90 if facecraft else 50, marker="*" if facecraft else "o",
                        color="C3" if facecraft else "C0", zorder=3)

@@ -97,5 +97,8 @@ def test_benchmark_smoke(tmp_path):
         ("sequential", 1), ("sequential", 2), ("streams", 2), ("batched", 2)]
     assert all(r["images"] == 1 and r["images_per_s"] > 0 and math.isfinite(r["seconds"]) for r in runs)
     assert (out / "benchmark.md").read_text() == record["table"]
-    assert (out / "benchmark.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if have_data:  # speed vs the accuracy scored in the run
+        assert (out / "benchmark.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    else:  # a timing-only run draws no accuracy plot
+        assert not (out / "benchmark.png").exists()
     assert record["table"] in proc.stdout
