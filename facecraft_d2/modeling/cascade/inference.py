@@ -205,10 +205,11 @@ class CascadeInference:
             # boxes stay grouped by image (owner is sorted), so the crops line up with them
             crops = torch.cat([self.crops(images[i], levels[i], boxes[owner == i], size)
                                for i in range(len(images))])
-            logits, deltas = model.net(model.net_input(crops), upto=stage)[stage]
+            inputs = model.net_input(crops)
+            logits, deltas = model.net(inputs, upto=stage)[stage]
             prob = F.softmax(logits, dim=1)[:, 1]
             if stage in self.flip_stages:  # mean with the mirror image's face probability
-                mirrored = model.net(model.net_input(crops.flip(-1)), upto=stage)[stage][0]
+                mirrored = model.net(inputs.flip(-1), upto=stage)[stage][0]
                 prob = (prob + F.softmax(mirrored, dim=1)[:, 1]) / 2
             keep = prob >= thresh
             boxes = model.regress(boxes[keep], deltas[keep])
