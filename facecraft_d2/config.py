@@ -12,6 +12,7 @@ def add_facecraft_config(cfg):
     """
     add_zf_config(cfg)
     add_joint_rcnn_config(cfg)
+    add_rcnn_input_config(cfg)
     add_cascade_net_config(cfg)
     add_cascade_data_config(cfg)
     add_cascade_sampler_config(cfg)
@@ -50,6 +51,22 @@ def add_joint_rcnn_config(cfg):
     _C.MODEL.JOINT_RCNN.FROZEN = []
     # Loss weights (lambda_rpn, lambda_frcnn) of the joint loss, fused as MODEL.FACECRAFT.LOSS_WEIGHTS.
     _C.MODEL.JOINT_RCNN.LOSS_WEIGHTS = [1.0, 1.0]
+
+
+def add_rcnn_input_config(cfg):
+    """``INPUT.PHOTOMETRIC``: colour jitter of the R-CNN training images (data/rcnn_augment.py)."""
+    _C = cfg
+
+    # Applied after detectron2's resize and flip; 0 turns a jitter off.
+    _C.INPUT.PHOTOMETRIC = CN()
+    # Pixels times U(1 - b, 1 + b).
+    _C.INPUT.PHOTOMETRIC.BRIGHTNESS = 0.0
+    # Blended with the image's mean by U(1 - c, 1 + c).
+    _C.INPUT.PHOTOMETRIC.CONTRAST = 0.0
+    # Blended with its own luma image by U(1 - s, 1 + s).
+    _C.INPUT.PHOTOMETRIC.SATURATION = 0.0
+    # Probability that the image becomes grey (its luma in all three channels).
+    _C.INPUT.PHOTOMETRIC.GRAYSCALE_PROB = 0.0
 
 
 

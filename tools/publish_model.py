@@ -54,6 +54,8 @@ def run_info(run_dir):
     batch = cfg.get("MODEL", {}).get("FACECRAFT", {}).get("SAMPLER", {}).get("BATCH_SIZE")
     if cfg["MODEL"]["META_ARCHITECTURE"] == "FaceCraftCascade" and batch:
         info["samples_seen"] = iterations * int(batch)
+    elif cfg["MODEL"]["META_ARCHITECTURE"] != "FaceCraftCascade":
+        info["images_seen"] = iterations * int(cfg["SOLVER"]["IMS_PER_BATCH"])
     return info
 
 

@@ -2,7 +2,9 @@
 # Train RPN + Fast R-CNN for faces by one of the two procedures of FaceCraft Table 1:
 #   tools/train_rcnn.sh two_step   # RPN; its proposals; joint network fine-tuned from the RPN
 #   tools/train_rcnn.sh four_step  # Ren et al.: RPN; Fast R-CNN; RPN on fixed convs; Fast R-CNN
-#   tools/train_rcnn.sh two_step_long  # two_step, then 2,000 more joint iterations (budget control)
+#   tools/train_rcnn.sh two_step_R18   # two_step on Detectron2's ResNet-18 (configs/rcnn/joint_R18.yaml)
+# Both procedures run 6,000 iterations of 2 images in all (two_step: 2,000 + 4,000; four_step:
+# 2,000 + 2,000 + 1,000 + 1,000), on the same data, schedule shape, losses, NMS and proposals.
 # Each training step is `tools/train_net.py --config-file configs/rcnn/steps/<step>.yaml`; after
 # an RPN step its proposals on the training images are dumped (tools/dump_proposals.py). Step 1
 # (configs/rcnn/steps/rpn.yaml) is the same run in both procedures. A step whose
@@ -13,9 +15,9 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 case "${1:-}" in
   two_step) STEPS="rpn two_step_joint" ;;
-  two_step_long) STEPS="rpn two_step_joint two_step_joint_long" ;;
+  two_step_R18) STEPS="rpn_R18 two_step_joint_R18" ;;
   four_step) STEPS="rpn four_step_frcnn four_step_rpn_shared four_step_frcnn_shared" ;;
-  *) echo "usage: $0 two_step|four_step|two_step_long [KEY VALUE ...]" >&2; exit 2 ;;
+  *) echo "usage: $0 two_step|four_step|two_step_R18 [KEY VALUE ...]" >&2; exit 2 ;;
 esac
 shift
 for step in $STEPS; do

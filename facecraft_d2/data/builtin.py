@@ -170,6 +170,8 @@ def register_all_face_negatives(root):
     """Register ``face_negatives`` from ``<root>/negatives`` (photos without faces)."""
     base = os.path.join(root, "negatives")
     register_background_images("face_negatives", base, dirname=base)
+    # minus the 10% validation split (as widerface_train_trainsplit), for the R-CNN models
+    register_train_split("face_negatives", VAL_FRACTION)
 
 
 def register_all_face_datasets(root):

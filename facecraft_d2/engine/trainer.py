@@ -7,7 +7,12 @@ from detectron2.engine import DefaultTrainer
 from torch.nn.parallel import DistributedDataParallel
 
 from ..checkpoint import FaceCraftCheckpointer
-from ..data import build_cascade_train_loader, build_crop_cache_loader, estimate_delta_stats
+from ..data import (
+    build_cascade_train_loader,
+    build_crop_cache_loader,
+    build_rcnn_train_loader,
+    estimate_delta_stats,
+)
 from ..evaluation import build_face_evaluator
 
 __all__ = ["Trainer", "build_face_evaluator"]
@@ -46,6 +51,8 @@ class Trainer(DefaultTrainer):
             if cfg.MODEL.FACECRAFT.DATA.CACHE_DIRS:
                 return build_crop_cache_loader(cfg)
             return build_cascade_train_loader(cfg)
+        if cfg.MODEL.META_ARCHITECTURE == "JointRCNN":
+            return build_rcnn_train_loader(cfg)  # with INPUT.PHOTOMETRIC jitter
         return super().build_train_loader(cfg)
 
     def resume_or_load(self, resume=True):

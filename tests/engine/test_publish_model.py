@@ -10,12 +10,12 @@ import yaml
 from facecraft_d2.utils.testing import load_tool
 
 
-def _fake_run(path, iterations, seconds, batch=384):
+def _fake_run(path, iterations, seconds, batch=384, arch="FaceCraftCascade"):
     """A finished one-session detectron2 run folder: model_final.pth, config.yaml, log.txt."""
     os.makedirs(path)
     torch.save({"model": {"w": torch.ones(2)}, "optimizer": {}}, os.path.join(path, "model_final.pth"))
-    cfg = {"MODEL": {"META_ARCHITECTURE": "FaceCraftCascade", "FACECRAFT": {"SAMPLER": {"BATCH_SIZE": batch}}},
-           "SOLVER": {"MAX_ITER": iterations}}
+    cfg = {"MODEL": {"META_ARCHITECTURE": arch, "FACECRAFT": {"SAMPLER": {"BATCH_SIZE": batch}}},
+           "SOLVER": {"MAX_ITER": iterations, "IMS_PER_BATCH": 2}}
     with open(os.path.join(path, "config.yaml"), "w") as f:
         yaml.safe_dump(cfg, f)
     h, rem = divmod(seconds, 3600)
@@ -47,3 +47,15 @@ def test_earlier_from_prepends_the_shipped_models_runs(tmp_path, monkeypatch):
     assert entry["total_iterations"] == 19000 and entry["total_wall_time_s"] == 1262 + 3125
     assert torch.load(zoo / "weights" / "cascade_separate.pth")["model"]["w"].tolist() == [1.0, 1.0]
     assert "optimizer" not in torch.load(zoo / "weights" / "cascade_separate.pth")
+
+
+def test_rcnn_runs_record_images_seen(tmp_path):
+    """R-CNN steps count images (iterations x SOLVER.IMS_PER_BATCH), cascades count patches."""
+    publish = load_tool("publish_model")
+    _fake_run(str(tmp_path / "joint"), iterations=4000, seconds=1800, arch="JointRCNN")
+    info = publish.run_info(str(tmp_path / "joint"))
+    assert info["images_seen"] == 8000 and "samples_seen" not in info
+    assert info["iterations"] == 4000 and info["wall_time_s"] == 1800
+    _fake_run(str(tmp_path / "x48"), iterations=10, seconds=60)
+    info = publish.run_info(str(tmp_path / "x48"))
+    assert info["samples_seen"] == 3840 and "images_seen" not in info

@@ -10,10 +10,12 @@ import sys
 import numpy as np
 import pytest
 
+from facecraft_d2.model_zoo import list_models
 from facecraft_d2.utils.speed import latency_stats, sample_vga_images, time_detectors, to_vga
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DETECTORS = ["facecraft_fast", "facecraft_fast_onnx", "facecraft_accurate", "rcnn", "mtcnn", "haar", "yunet", "retinaface"]
+DETECTORS = ["facecraft_fast", "facecraft_fast_onnx", "facecraft_accurate", "rcnn", "rcnn_four_step",
+             "rcnn_R18", "mtcnn", "haar", "yunet", "retinaface"]
 TIMING_KEYS = {"ms_median", "ms_p90", "ms_mean", "ms_min", "fps", "calls"}
 ACCURACY_KEYS = {"fddb_tpr_1000fp", "fddb_tpr_scaled_fp", "wider_easy", "wider_medium", "wider_hard"}
 
@@ -74,8 +76,11 @@ def test_benchmark_smoke(tmp_path):
     assert record["settings"]["image_size"] == [640, 480]
     assert list(record["detectors"]) == DETECTORS
     available = [n for n, d in record["detectors"].items() if d["available"]]
-    # the shipped cascade and the peers of `make setup` must all run; rcnn only once shipped
-    assert set(DETECTORS) - {"rcnn"} <= set(available)
+    # the shipped cascade and the peers of `make setup` must all run; the R-CNN models when shipped
+    rcnn = {"rcnn": "rcnn_two_step", "rcnn_four_step": "rcnn_four_step", "rcnn_R18": "rcnn_joint_R18"}
+    assert set(DETECTORS) - set(rcnn) <= set(available)
+    for name, model in rcnn.items():
+        assert (name in available) == (model in list_models()), name
     for name, det in record["detectors"].items():
         assert det["label"] in record["table"]
         if not det["available"]:

@@ -1,0 +1,93 @@
+# Copyright (c) facecraft_d2 contributors.
+"""
+Training augmentation and loader of the RPN + Fast R-CNN models (``JointRCNN``): detectron2's
+multi-scale resize and horizontal flip, then photometric jitter (brightness, contrast,
+saturation) and random grayscale, configured by ``INPUT.PHOTOMETRIC``.
+
+detectron2 v0.6's ``RandomSaturation`` assumes RGB; these models read BGR
+(``INPUT.FORMAT``), so saturation and grayscale blend with a luma image computed in the
+image's own channel order here.
+"""
+import numpy as np
+
+from detectron2.data import DatasetMapper, build_detection_train_loader
+from detectron2.data import detection_utils as utils
+from detectron2.data import transforms as T
+from fvcore.transforms.transform import BlendTransform, NoOpTransform
+
+__all__ = [
+    "RandomGrayscale",
+    "RandomLumaSaturation",
+    "build_rcnn_train_augmentation",
+    "build_rcnn_train_loader",
+]
+
+# ITU-R BT.601 luma weights by channel order.
+_LUMA = {"BGR": (0.114, 0.587, 0.299), "RGB": (0.299, 0.587, 0.114)}
+
+
+def _luma(image, image_format):
+    """(H, W, 3) image -> (H, W, 1) float luma in the same value range."""
+    return image.astype(np.float32).dot(np.asarray(_LUMA[image_format], np.float32))[:, :, None]
+
+
+class RandomLumaSaturation(T.Augmentation):
+    """
+    Blend an (H, W, 3) image with its own grey image: ``w * image + (1 - w) * grey``, with
+    ``w ~ U(intensity_min, intensity_max)`` (1 keeps the image, 0 makes it grey).
+    """
+
+    def __init__(self, intensity_min, intensity_max, image_format="BGR"):
+        super().__init__()
+        if image_format not in _LUMA:
+            raise ValueError(f"image_format must be one of {sorted(_LUMA)}, got {image_format}")
+        self._init(locals())
+
+    def get_transform(self, image):
+        w = np.random.uniform(self.intensity_min, self.intensity_max)
+        return BlendTransform(src_image=_luma(image, self.image_format), src_weight=1 - w,
+                              dst_weight=w)
+
+
+class RandomGrayscale(T.Augmentation):
+    """With probability ``prob``, replace all three channels of an (H, W, 3) image by its luma."""
+
+    def __init__(self, prob, image_format="BGR"):
+        super().__init__()
+        if not 0 <= prob <= 1:
+            raise ValueError(f"prob must be in [0, 1], got {prob}")
+        if image_format not in _LUMA:
+            raise ValueError(f"image_format must be one of {sorted(_LUMA)}, got {image_format}")
+        self._init(locals())
+
+    def get_transform(self, image):
+        if np.random.uniform() >= self.prob:
+            return NoOpTransform()
+        return BlendTransform(src_image=_luma(image, self.image_format), src_weight=1.0,
+                              dst_weight=0.0)
+
+
+def build_rcnn_train_augmentation(cfg):
+    """
+    Returns:
+        list[Augmentation]: ``ResizeShortestEdge`` (``INPUT.MIN_SIZE_TRAIN``, scale jitter) and
+        ``RandomFlip`` as detectron2 builds them, then the ``INPUT.PHOTOMETRIC`` jitter; a
+        jitter of 0 is left out.
+    """
+    augs = utils.build_augmentation(cfg, is_train=True)
+    p = cfg.INPUT.PHOTOMETRIC
+    if p.BRIGHTNESS > 0:
+        augs.append(T.RandomBrightness(1 - p.BRIGHTNESS, 1 + p.BRIGHTNESS))
+    if p.CONTRAST > 0:
+        augs.append(T.RandomContrast(1 - p.CONTRAST, 1 + p.CONTRAST))
+    if p.SATURATION > 0:
+        augs.append(RandomLumaSaturation(1 - p.SATURATION, 1 + p.SATURATION, cfg.INPUT.FORMAT))
+    if p.GRAYSCALE_PROB > 0:
+        augs.append(RandomGrayscale(p.GRAYSCALE_PROB, cfg.INPUT.FORMAT))
+    return augs
+
+
+def build_rcnn_train_loader(cfg):
+    """detectron2's train loader, with a ``DatasetMapper`` using :func:`build_rcnn_train_augmentation`."""
+    mapper = DatasetMapper(cfg, is_train=True, augmentations=build_rcnn_train_augmentation(cfg))
+    return build_detection_train_loader(cfg, mapper=mapper)
