@@ -15,6 +15,8 @@ from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from fvcore.transforms.transform import BlendTransform, NoOpTransform
 
+from .cascade_augment import _LUMA_BGR
+
 __all__ = [
     "RandomGrayscale",
     "RandomLumaSaturation",
@@ -22,13 +24,19 @@ __all__ = [
     "build_rcnn_train_loader",
 ]
 
-# ITU-R BT.601 luma weights by channel order.
-_LUMA = {"BGR": (0.114, 0.587, 0.299), "RGB": (0.299, 0.587, 0.114)}
+# ITU-R BT.601 luma weights by channel order (the cascade's crop augmentation uses the same).
+_LUMA = {"BGR": _LUMA_BGR, "RGB": _LUMA_BGR[::-1]}
 
 
-def _luma(image, image_format):
-    """(H, W, 3) image -> (H, W, 1) float luma in the same value range."""
-    return image.astype(np.float32).dot(np.asarray(_LUMA[image_format], np.float32))[:, :, None]
+def _check_format(image_format):
+    if image_format not in _LUMA:
+        raise ValueError(f"image_format must be one of {sorted(_LUMA)}, got {image_format}")
+
+
+def _blend_with_luma(image, image_format, weight):
+    """``weight * image + (1 - weight) * luma(image)`` as a transform; luma is (H, W, 1) float."""
+    luma = image.astype(np.float32).dot(np.asarray(_LUMA[image_format], np.float32))[:, :, None]
+    return BlendTransform(src_image=luma, src_weight=1.0 - weight, dst_weight=weight)
 
 
 class RandomLumaSaturation(T.Augmentation):
@@ -39,14 +47,12 @@ class RandomLumaSaturation(T.Augmentation):
 
     def __init__(self, intensity_min, intensity_max, image_format="BGR"):
         super().__init__()
-        if image_format not in _LUMA:
-            raise ValueError(f"image_format must be one of {sorted(_LUMA)}, got {image_format}")
+        _check_format(image_format)
         self._init(locals())
 
     def get_transform(self, image):
         w = np.random.uniform(self.intensity_min, self.intensity_max)
-        return BlendTransform(src_image=_luma(image, self.image_format), src_weight=1 - w,
-                              dst_weight=w)
+        return _blend_with_luma(image, self.image_format, w)
 
 
 class RandomGrayscale(T.Augmentation):
@@ -56,15 +62,13 @@ class RandomGrayscale(T.Augmentation):
         super().__init__()
         if not 0 <= prob <= 1:
             raise ValueError(f"prob must be in [0, 1], got {prob}")
-        if image_format not in _LUMA:
-            raise ValueError(f"image_format must be one of {sorted(_LUMA)}, got {image_format}")
+        _check_format(image_format)
         self._init(locals())
 
     def get_transform(self, image):
         if np.random.uniform() >= self.prob:
             return NoOpTransform()
-        return BlendTransform(src_image=_luma(image, self.image_format), src_weight=1.0,
-                              dst_weight=0.0)
+        return _blend_with_luma(image, self.image_format, 0.0)
 
 
 def build_rcnn_train_augmentation(cfg):
