@@ -52,6 +52,18 @@ def add_joint_rcnn_config(cfg):
     # Loss weights (lambda_rpn, lambda_frcnn) of the joint loss, fused as MODEL.FACECRAFT.LOSS_WEIGHTS.
     _C.MODEL.JOINT_RCNN.LOSS_WEIGHTS = [1.0, 1.0]
 
+    # Ignore regions (modeling/ignore_regions.py): crowd boxes and faces too small for the
+    # smallest anchor are neither faces nor background. Needs the proposal generator
+    # "IgnoreRegionRPN"; the R-CNN train loader then keeps them (data/rcnn_augment.py).
+    _C.MODEL.IGNORE_REGIONS = CN()
+    # Off: detectron2's behaviour (crowd boxes dropped, i.e. background; every face a face).
+    _C.MODEL.IGNORE_REGIONS.ENABLED = False
+    # Faces with sqrt(w * h) below this many pixels, at the training scale, are ignore regions.
+    _C.MODEL.IGNORE_REGIONS.MIN_FACE = 0.0
+    # Anchors and RoIs that would be background are not sampled when ignore regions cover more
+    # than this fraction of their area.
+    _C.MODEL.IGNORE_REGIONS.IOA = 0.5
+
 
 def add_rcnn_input_config(cfg):
     """``INPUT.PHOTOMETRIC``: colour jitter of the R-CNN training images (data/rcnn_augment.py)."""
@@ -139,6 +151,10 @@ def add_cascade_data_config(cfg):
     # Datasets of DATASETS.TRAIN that are tight face crops (landmark sets): only squares
     # jittered around their face are cut from them, no negatives, no mining.
     _C.MODEL.FACECRAFT.DATA.LANDMARK_SETS = ["mtfl_train"]
+    # Datasets of DATASETS.TRAIN whose crops train face classification only, not the box
+    # regression (e.g. the landmark sets, whose square landmark boxes follow another box
+    # convention than the benchmarks' annotations). Needs caches that record each crop's set.
+    _C.MODEL.FACECRAFT.DATA.CLASSIFICATION_ONLY_SETS = []
     # Squares jittered around each face (positives and part faces).
     _C.MODEL.FACECRAFT.DATA.PER_FACE = 10
     # Max centre shift of a jittered square, in face sides.

@@ -7,9 +7,14 @@ saturation) and random grayscale, configured by ``INPUT.PHOTOMETRIC``.
 detectron2 v0.6's ``RandomSaturation`` assumes RGB; these models read BGR
 (``INPUT.FORMAT``), so saturation and grayscale blend with a luma image computed in the
 image's own channel order here.
+
+With ``MODEL.IGNORE_REGIONS.ENABLED`` the loader's :class:`IgnoreRegionMapper` keeps crowd
+boxes and faces smaller than ``MIN_FACE`` (after the resize) as ignore regions.
 """
 import numpy as np
+import torch
 
+from detectron2.config import configurable
 from detectron2.data import DatasetMapper, build_detection_train_loader
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
@@ -18,6 +23,7 @@ from fvcore.transforms.transform import BlendTransform, NoOpTransform
 from .cascade_augment import _LUMA_BGR
 
 __all__ = [
+    "IgnoreRegionMapper",
     "RandomGrayscale",
     "RandomLumaSaturation",
     "build_rcnn_train_augmentation",
@@ -91,7 +97,42 @@ def build_rcnn_train_augmentation(cfg):
     return augs
 
 
+class IgnoreRegionMapper(DatasetMapper):
+    """
+    :class:`DatasetMapper` that keeps crowd boxes (``iscrowd``) and faces whose
+    ``sqrt(w * h)`` is below ``min_face`` pixels after the transforms, as ground truth flagged
+    ``instances.gt_ignore`` (G,) bool (see :mod:`facecraft_d2.modeling.ignore_regions`).
+    Boxes only: no masks or keypoints.
+    """
+
+    @configurable
+    def __init__(self, is_train: bool, *, min_face: float = 0.0, **kwargs):
+        super().__init__(is_train, **kwargs)
+        if self.use_instance_mask or self.use_keypoint:
+            raise ValueError("IgnoreRegionMapper maps boxes only")
+        self.min_face = float(min_face)
+
+    @classmethod
+    def from_config(cls, cfg, is_train: bool = True):
+        ret = super().from_config(cfg, is_train)
+        ret["min_face"] = cfg.MODEL.IGNORE_REGIONS.MIN_FACE
+        return ret
+
+    def _transform_annotations(self, dataset_dict, transforms, image_shape):
+        annos = dataset_dict.pop("annotations")
+        crowd = torch.tensor([bool(a.get("iscrowd", 0)) for a in annos], dtype=torch.bool)
+        annos = [utils.transform_instance_annotations(a, transforms, image_shape) for a in annos]
+        instances = utils.annotations_to_instances(annos, image_shape)
+        boxes = instances.gt_boxes
+        instances.gt_ignore = crowd | (boxes.area().clamp(min=0).sqrt() < self.min_face)
+        dataset_dict["instances"] = utils.filter_empty_instances(instances)
+
+
 def build_rcnn_train_loader(cfg):
-    """detectron2's train loader, with a ``DatasetMapper`` using :func:`build_rcnn_train_augmentation`."""
-    mapper = DatasetMapper(cfg, is_train=True, augmentations=build_rcnn_train_augmentation(cfg))
+    """
+    detectron2's train loader, with :func:`build_rcnn_train_augmentation`, and a
+    :class:`DatasetMapper` (:class:`IgnoreRegionMapper` with ``MODEL.IGNORE_REGIONS.ENABLED``).
+    """
+    mapper_cls = IgnoreRegionMapper if cfg.MODEL.IGNORE_REGIONS.ENABLED else DatasetMapper
+    mapper = mapper_cls(cfg, is_train=True, augmentations=build_rcnn_train_augmentation(cfg))
     return build_detection_train_loader(cfg, mapper=mapper)

@@ -127,9 +127,10 @@ def _work(args):
     maker = StageSampleMaker(cfg, model)
     writer = CropCacheWriter(folder, shard, cfg.MODEL.FACECRAFT.SAMPLER.INPUT_SIZE)
     gen = torch.Generator().manual_seed(seed)
+    datasets = list(cfg.DATASETS.TRAIN)  # the manifest's "datasets": each crop's source index
     for i, (name, d) in enumerate(items, 1):
         crops, ious, deltas = maker(name, d, gen)
-        writer.add(crops, ious, deltas)
+        writer.add(crops, ious, deltas, source=datasets.index(name))
         if i % 250 == 0 or i == len(items):
             logger.info("%s: %d / %d images, %d samples", shard, i, len(items), writer.count)
     return writer.close()

@@ -79,3 +79,37 @@ def test_augmentation_flip_negates_dx_and_grayscale():
     assert out.min() >= 0 and out.max() <= 255
     with pytest.raises(ValueError):
         CropAugmentation(brightness=1.5)
+
+
+def test_classification_only_sets_train_no_box_regression(tmp_path):
+    """Crops record their dataset; those of DATA.CLASSIFICATION_ONLY_SETS get box_valid False."""
+    w = CropCacheWriter(str(tmp_path), "shard_00", 8)
+    ious = torch.tensor([0.0, 0.9, 0.5, 0.9])
+    w.add(torch.zeros(4, 3, 8, 8), ious, torch.full((4, 4), 1.0), source=0)  # "wider"
+    w.add(torch.zeros(4, 3, 8, 8), ious, torch.full((4, 4), 5.0), source=1)  # "landmarks"
+    w.close()
+    finalize_cache(str(tmp_path), 8, datasets=["wider", "landmarks"])
+    cache = CropCache(str(tmp_path))
+    assert cache.datasets == ["wider", "landmarks"] and cache.sources.tolist() == [0] * 4 + [1] * 4
+    assert cache.box_valid().all()
+    assert cache.box_valid(["landmarks"]).tolist() == [True] * 4 + [False] * 4
+    loader = CropCacheLoader([cache], batch_size=16, ratios=(1, 1, 2), seed=0,
+                             classification_only_sets=["landmarks"])
+    batch = next(iter(loader))
+    from_landmarks = batch["deltas"][:, 1] == 5.0  # no flip by default: targets unchanged
+    assert from_landmarks.any() and (~from_landmarks).any()
+    assert torch.equal(batch["box_valid"], ~from_landmarks)
+    # the regression statistics come from the boxes that train it
+    mean, _ = loader.delta_stats()
+    torch.testing.assert_close(mean, torch.ones(4))
+
+
+def test_caches_without_sources_refuse_classification_only_sets(tmp_path):
+    _write_cache(tmp_path)
+    path = tmp_path / "shard_00.npz"  # as cut before caches recorded sources
+    with np.load(path) as z:
+        np.savez(path, ious=z["ious"], deltas=z["deltas"])
+    cache = CropCache(str(tmp_path))
+    assert (cache.sources == -1).all() and cache.box_valid().all()  # read as before
+    with pytest.raises(ValueError, match="build it again"):
+        CropCacheLoader([cache], batch_size=10, classification_only_sets=["mtfl_train"])

@@ -11,6 +11,7 @@ import sys
 import torch
 
 from .test_train_cascade import CASCADE
+from facecraft_d2.data.crop_cache import CropCache
 from facecraft_d2.utils.testing import load_tool
 
 DLIB = ["DATASETS.TRAIN", "('dlib_faces_train',)", "DATASETS.TEST", "()", "MODEL.FACECRAFT.SAMPLER.VAL_FRACTION", "0.0"]
@@ -39,6 +40,8 @@ def _train(config, out, cache, *opts):
 def test_cache_then_train_then_mine_then_train(datasets_root, tmp_path, monkeypatch):
     c12 = _build_cache(monkeypatch, "separate_x12.yaml", str(tmp_path / "cache_x12"))
     assert c12["images"] == 4 and c12["mine_upto"] == "" and sum(s["count"] for s in c12["shards"]) > 100
+    cache = CropCache(str(tmp_path / "cache_x12"))  # every crop records its dataset
+    assert cache.datasets == ["dlib_faces_train"] and (cache.sources == 0).all()
     x12 = _train("separate_x12.yaml", str(tmp_path / "x12"), str(tmp_path / "cache_x12"))
     assert bool(x12["delta_stats_ready"]) and not torch.equal(x12["delta_std"], torch.ones(4))
 

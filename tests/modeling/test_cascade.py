@@ -85,6 +85,25 @@ def test_masked_loss_ignores_rejected_samples():
     assert float(cls) == 0 and float(reg) == 0
 
 
+def test_box_valid_keeps_patches_out_of_the_regression_only():
+    logits = torch.randn(4, 2)
+    deltas = torch.randn(4, 4, requires_grad=True)
+    labels = torch.tensor([1, 1, 0, -1])
+    targets = torch.randn(4, 4)
+    mask = torch.ones(4, dtype=torch.bool)
+    part = torch.tensor([False, False, False, True])  # a part face: regression only
+    box_valid = torch.tensor([True, False, True, True])
+    cls_all, reg_all = branch_loss(logits, deltas, labels, targets, mask, reg_mask=part)
+    cls, reg = branch_loss(logits, deltas, labels, targets, mask, reg_mask=part, box_valid=box_valid)
+    assert torch.equal(cls, cls_all)  # classification unchanged
+    reg.backward()
+    assert deltas.grad[1].abs().sum() == 0 and deltas.grad[0].abs().sum() > 0
+    keep = torch.tensor([0, 3])
+    expected = torch.nn.functional.smooth_l1_loss(deltas[keep], targets[keep], reduction="sum") / 2
+    torch.testing.assert_close(reg, expected)
+    assert not torch.equal(reg, reg_all)
+
+
 def test_regression_targets_are_normalized_with_stored_stats():
     model = build_model(cascade_cfg())
     mean, std = torch.tensor([0.01, -0.02, 0.1, 0.05]), torch.tensor([0.1, 0.1, 0.2, 0.2])

@@ -58,7 +58,7 @@ def threshold_masks(logits, branches, thresholds):
 
 
 def branch_loss(logits, deltas, labels, targets, mask, reg_weight=1.0, beta=1.0,
-                reg_mask=None, ohem_fraction=1.0):
+                reg_mask=None, ohem_fraction=1.0, box_valid=None):
     """
     Equation 1 for one branch, with part faces in the regression term and online hard
     example mining in the classification term.
@@ -75,6 +75,8 @@ def branch_loss(logits, deltas, labels, targets, mask, reg_weight=1.0, beta=1.0,
             are no positives (part faces); None: positives only.
         ohem_fraction (float): online hard example mining: only this fraction of the valid
             patches, those with the highest classification loss, count (1.0: all).
+        box_valid (Tensor): (N,) bool, patches whose targets may train the regression at all
+            (False: classification only); None: all.
     Returns:
         (loss_cls, loss_reg): scalars; cross-entropy averaged over the (mined) valid patches,
         smooth-L1 averaged over the regressed patches (zero, still differentiable, when there
@@ -86,6 +88,8 @@ def branch_loss(logits, deltas, labels, targets, mask, reg_weight=1.0, beta=1.0,
     reg = valid & (labels == 1)
     if reg_mask is not None:
         reg = reg | (mask & reg_mask)
+    if box_valid is not None:
+        reg = reg & box_valid
     per_sample = F.cross_entropy(logits[valid], labels[valid], reduction="none")
     if ohem_fraction < 1 and len(per_sample):
         k = max(1, int(round(ohem_fraction * len(per_sample))))

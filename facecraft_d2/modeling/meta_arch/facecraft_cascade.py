@@ -170,7 +170,8 @@ class FaceCraftCascade(nn.Module):
         """
         Args:
             batched_inputs: in training, a dict with "images" (N, 3, 48, 48) BGR patches,
-                "ious" (N,) and "deltas" (N, 4) raw regression targets; in inference, a list
+                "ious" (N,), "deltas" (N, 4) raw regression targets and optionally "box_valid"
+                (N,) bool (False: the patch trains no box regression); in inference, a list
                 of dicts with "image" (3, H, W) and optionally "height", "width".
         Returns:
             training: dict of losses ``loss_<branch>_cls`` / ``loss_<branch>_reg``;
@@ -185,6 +186,8 @@ class FaceCraftCascade(nn.Module):
         images = self.normalize(batch["images"].to(self.device))
         ious = batch["ious"].to(self.device)
         targets = (batch["deltas"].to(self.device) - self.delta_mean) / self.delta_std
+        box_valid = batch.get("box_valid")
+        box_valid = box_valid.to(self.device) if box_valid is not None else None
         out = self.net(images, upto=self.train_branches[-1])
         logits = {b: o[0] for b, o in out.items()}
         masks = threshold_masks(logits, list(out), self.train_thresholds)
@@ -196,7 +199,7 @@ class FaceCraftCascade(nn.Module):
             cls, reg = branch_loss(out[b][0], out[b][1], labels, targets, masks[b],
                                    self.reg_weight, self.smooth_l1_beta,
                                    reg_mask=ious >= self.part_iou,
-                                   ohem_fraction=self.ohem_fraction)
+                                   ohem_fraction=self.ohem_fraction, box_valid=box_valid)
             losses[f"loss_{b}_cls"] = self.loss_weights[b] * cls
             losses[f"loss_{b}_reg"] = self.loss_weights[b] * reg
         return losses

@@ -19,6 +19,10 @@ and of the parts frozen (``MODEL.JOINT_RCNN``):
 * four-step (Ren et al.): RPN only; Fast R-CNN only; RPN only with the shared convs frozen;
   Fast R-CNN only with the shared convs and the RPN frozen.
 
+Ground truth with ignore regions (``gt_ignore``, ``MODEL.IGNORE_REGIONS``) needs the
+``IgnoreRegionRPN``; the Fast R-CNN branch then drops the background proposals that lie on
+ignore regions and matches the rest to the faces only.
+
 Inference is :meth:`GeneralizedRCNN.inference` (the RPN's own proposals feed the RoI head),
 made independent of the batch: images are never padded to another image's size (see
 :meth:`JointRCNN.inference`).
@@ -29,6 +33,9 @@ import torch
 
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
+
+from ..ignore_regions import drop_ignored_proposals
+from ..proposal_generator import IgnoreRegionRPN
 
 __all__ = ["JointRCNN", "RCNN_BRANCHES", "PARTS", "group_by_padded_size"]
 
@@ -69,7 +76,8 @@ class JointRCNN(GeneralizedRCNN):
     """
 
     @configurable
-    def __init__(self, *, train_branches=RCNN_BRANCHES, frozen=(), loss_weights=(1.0, 1.0), **kwargs):
+    def __init__(self, *, train_branches=RCNN_BRANCHES, frozen=(), loss_weights=(1.0, 1.0),
+                 ignore_ioa=0.5, **kwargs):
         """
         NOTE: this interface is experimental.
 
@@ -78,6 +86,8 @@ class JointRCNN(GeneralizedRCNN):
                 among :data:`RCNN_BRANCHES` ("rpn", "frcnn").
             frozen (sequence[str]): parts whose parameters are fixed, among :data:`PARTS`.
             loss_weights (sequence[float]): (lambda_rpn, lambda_frcnn) of the joint loss.
+            ignore_ioa (float): Fast R-CNN background proposals covered by ignore regions over
+                more than this fraction of their area are not trained on.
             kwargs: arguments of :class:`GeneralizedRCNN` (backbone, proposal_generator,
                 roi_heads, pixel_mean, pixel_std, ...).
         """
@@ -95,6 +105,7 @@ class JointRCNN(GeneralizedRCNN):
         self.train_branches = tuple(train_branches)
         self.frozen = tuple(frozen)
         self.loss_weights = dict(zip(RCNN_BRANCHES, (float(w) for w in loss_weights)))
+        self.ignore_ioa = float(ignore_ioa)
         for part in self.frozen:
             for p in getattr(self, part).parameters():
                 p.requires_grad_(False)
@@ -107,6 +118,7 @@ class JointRCNN(GeneralizedRCNN):
             train_branches=tuple(jc.TRAIN_BRANCHES),
             frozen=tuple(jc.FROZEN),
             loss_weights=tuple(jc.LOSS_WEIGHTS),
+            ignore_ioa=cfg.MODEL.IGNORE_REGIONS.IOA,
         )
         return ret
 
@@ -126,6 +138,10 @@ class JointRCNN(GeneralizedRCNN):
             return self.inference(batched_inputs)
         images = self.preprocess_image(batched_inputs)
         gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
+        with_ignore = gt_instances[0].has("gt_ignore")
+        if with_ignore and not isinstance(self.proposal_generator, IgnoreRegionRPN):
+            raise ValueError("ground truth with ignore regions (MODEL.IGNORE_REGIONS.ENABLED) "
+                             "needs MODEL.PROPOSAL_GENERATOR.NAME 'IgnoreRegionRPN'")
         with torch.set_grad_enabled("backbone" not in self.frozen):
             features = self.backbone(images.tensor)
 
@@ -141,6 +157,10 @@ class JointRCNN(GeneralizedRCNN):
                     "(see tools/dump_proposals.py)"
                 )
             proposals = [x["proposals"].to(self.device) for x in batched_inputs]
+            if with_ignore:
+                bg_iou = self.roi_heads.proposal_matcher.thresholds[1]
+                proposals, gt_instances = drop_ignored_proposals(proposals, gt_instances,
+                                                                 self.ignore_ioa, bg_iou)
             _, det_losses = self.roi_heads(images, features, proposals, gt_instances)
             losses.update({k: self.loss_weights["frcnn"] * v for k, v in det_losses.items()})
         return losses
