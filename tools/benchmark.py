@@ -57,9 +57,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 logger = logging.getLogger("facecraft_d2.benchmark")
 
 # name -> (spec, label). spec: "zoo:<shipped model>[:<preset config>]" (PyTorch),
-# "onnx:<shipped cascade>[:<preset config>]" (the same pipeline on its ONNX Runtime export), or
-# a peer of facecraft_d2.peers. A shipped model missing from the model zoo is reported as not
-# available.
+# "onnx:<shipped cascade>[:<preset config>]" (the same pipeline on its ONNX Runtime export),
+# "run:<config>[:<weights>]" (a trained run that is not shipped; weights default to the config's
+# OUTPUT_DIR/model_final.pth), or a peer of facecraft_d2.peers; --detectors also takes
+# NAME=SPEC for detectors not listed here. A shipped model missing from the model zoo is
+# reported as not available.
 DETECTORS = OrderedDict([
     ("facecraft_fast", ("zoo:cascade_joint:configs/cascade/joint_fast.yaml", "FaceCraft fast")),
     ("facecraft_fast_onnx", ("onnx:cascade_joint:configs/cascade/joint_fast.yaml",
@@ -112,6 +114,13 @@ def build_detector(spec, num_workers=1):
     from facecraft_d2.evaluation.run import default_eval_cfg
     from facecraft_d2.peers import build_peer_detector
 
+    if spec.startswith("run:"):
+        from facecraft_d2.evaluation.run import build_eval_model
+
+        config_file, _, weights = spec[len("run:"):].partition(":")
+        model, cfg = build_eval_model(config_file, weights or None,
+                                      ["DATALOADER.NUM_WORKERS", str(num_workers), "MODEL.DEVICE", "cpu"])
+        return model, cfg, ModelDetectFn(model, cfg), getattr(model, "min_face", None)
     if spec.startswith(("zoo:", "onnx:")):
         backend, _, rest = spec.partition(":")
         name, _, preset = rest.partition(":")
@@ -208,8 +217,14 @@ def main(args):
     eval_table, report = _tool("eval_table"), _tool("benchmark_report")
     eval_table.setup_logging(args.work_dir)
     os.makedirs(args.output, exist_ok=True)
-    names = [n.strip() for n in args.detectors.split(",") if n.strip()]
-    unknown = sorted(set(names) - set(DETECTORS))
+    detectors = OrderedDict(DETECTORS)
+    names = []
+    for item in (n.strip() for n in args.detectors.split(",") if n.strip()):
+        name, sep, spec = item.partition("=")  # NAME=SPEC: a detector not in DETECTORS
+        if sep:
+            detectors[name] = (spec, name)
+        names.append(name)
+    unknown = sorted(set(names) - set(detectors))
     if unknown:
         raise ValueError(f"unknown detectors {unknown}; choose from {list(DETECTORS)}")
     keys = [k.strip() for k in args.datasets.split(",") if k.strip()]
@@ -223,7 +238,7 @@ def main(args):
                                args.num_images, fallback)
     records, built = OrderedDict(), OrderedDict()
     for name in names:
-        spec, label = DETECTORS[name]
+        spec, label = detectors[name]
         try:
             start = time.perf_counter()
             built[name] = build_detector(spec)

@@ -7,10 +7,12 @@ import os
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 
 from facecraft_d2.model_zoo import list_models
+from facecraft_d2.utils.testing import load_tool
 from facecraft_d2.utils.speed import latency_stats, sample_vga_images, time_detectors, to_vga
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -107,3 +109,13 @@ def test_benchmark_smoke(tmp_path):
     else:  # a timing-only run draws no accuracy plot
         assert not (out / "benchmark.png").exists()
     assert record["table"] in proc.stdout
+
+
+def test_run_spec_times_a_trained_run_that_is_not_shipped(grace_hopper_path):
+    """"run:<config>:<weights>" builds the model of a training run, as tools/eval_table.py does."""
+    bench = load_tool("benchmark")
+    config = os.path.join(ROOT, "configs", "cascade", "joint.yaml")
+    model, cfg, detect, min_face = bench.build_detector(f"run:{config}:facecraft://cascade_joint")
+    assert cfg.MODEL.WEIGHTS.endswith("cascade_joint.pth") and min_face == 24
+    boxes = detect(cv2.imread(grace_hopper_path))
+    assert len(boxes) >= 1
