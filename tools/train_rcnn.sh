@@ -33,7 +33,9 @@ for step in $STEPS; do
     "$PY" tools/train_net.py --config-file "$cfg" --resume DATASETS.TEST "()" "$@"
     echo "[train_rcnn] $step: done in $(( $(date +%s) - start )) s"
   fi
-  if grep -qE 'TRAIN_BRANCHES: \["rpn"\]' "$cfg" && [ ! -f "$out/proposals_train.pkl" ]; then
+  rpn_only=$("$PY" -c "import sys; from facecraft_d2.config import build_config
+print(list(build_config(sys.argv[1]).MODEL.JOINT_RCNN.TRAIN_BRANCHES) == ['rpn'])" "$cfg")
+  if [ "$rpn_only" = True ] && [ ! -f "$out/proposals_train.pkl" ]; then
     echo "[train_rcnn] $step: proposals on the training images, start $(date -u +%FT%TZ)"
     start=$(date +%s)
     "$PY" tools/dump_proposals.py --config-file "$cfg" --output "$out/proposals_train.pkl"
