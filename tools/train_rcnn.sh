@@ -3,7 +3,6 @@
 #   tools/train_rcnn.sh two_step   # RPN; its proposals; joint network fine-tuned from the RPN
 #   tools/train_rcnn.sh four_step  # Ren et al.: RPN; Fast R-CNN; RPN on fixed convs; Fast R-CNN
 #   tools/train_rcnn.sh two_step_R18   # two_step on Detectron2's ResNet-18 (configs/rcnn/joint_R18.yaml)
-#   tools/train_rcnn.sh two_step_ignore  # two_step with ignore regions (crowds, faces < 16 px)
 # Both procedures run 6,000 iterations of 2 images in all (two_step: 2,000 + 4,000; four_step:
 # 2,000 + 2,000 + 1,000 + 1,000), on the same data, schedule shape, losses, NMS and proposals.
 # Each training step is `tools/train_net.py --config-file configs/rcnn/steps/<step>.yaml`; after
@@ -17,9 +16,8 @@ PY=${PY:-.venv/bin/python}
 case "${1:-}" in
   two_step) STEPS="rpn two_step_joint" ;;
   two_step_R18) STEPS="rpn_R18 two_step_joint_R18" ;;
-  two_step_ignore) STEPS="rpn_ignore two_step_joint_ignore" ;;
   four_step) STEPS="rpn four_step_frcnn four_step_rpn_shared four_step_frcnn_shared" ;;
-  *) echo "usage: $0 two_step|four_step|two_step_R18|two_step_ignore [KEY VALUE ...]" >&2; exit 2 ;;
+  *) echo "usage: $0 two_step|four_step|two_step_R18 [KEY VALUE ...]" >&2; exit 2 ;;
 esac
 shift
 for step in $STEPS; do
