@@ -266,8 +266,9 @@ def add_cascade_test_config(cfg):
     _C.MODEL.FACECRAFT.TEST.CHANNELS_LAST = True
     # Run x12 once per image on all pyramid levels packed into one mosaic image, instead of once
     # per level (less per-call overhead; softmax and pooling stay within each level). The same
-    # boxes bit for bit with CHANNELS_LAST on CPU; where the convolution's rounding depends on
-    # the image size (NCHW, GPU) scores may differ in the last bits (~1e-6). False: per level.
+    # boxes bit for bit with CHANNELS_LAST on one CPU thread; where the convolution's rounding
+    # depends on the image size or the threads' split (NCHW, GPU, several threads on a loaded
+    # CPU) scores may differ in the last bits (~1e-6). False: per level.
     _C.MODEL.FACECRAFT.TEST.X12_MOSAIC = True
     # Stages whose face probabilities give a detection's final score, as their geometric mean:
     # ["x48"] ranks by x48 alone; ["x24", "x48"] also by x24, which ranks held-out faces above

@@ -93,11 +93,13 @@ def test_joint_rcnn_trains_with_ignore_regions_and_refuses_a_plain_rpn():
         g = x["instances"]
         g.gt_ignore = torch.tensor([False, True])
     torch.manual_seed(0)
-    model = build_model(rcnn_cfg("Base-ZF-RCNN.yaml", *IGNORE)).train()
+    cfg = rcnn_cfg("Base-ZF-RCNN.yaml")
+    assert cfg.MODEL.IGNORE_REGIONS.ENABLED and cfg.MODEL.PROPOSAL_GENERATOR.NAME == "IgnoreRegionRPN"
+    model = build_model(cfg).train()
     with EventStorage():
         losses = model(inputs)
     assert set(losses) == {"loss_rpn_cls", "loss_rpn_loc", "loss_cls", "loss_box_reg"}
     assert all(torch.isfinite(v) for v in losses.values())
-    plain = build_model(rcnn_cfg("Base-ZF-RCNN.yaml", "MODEL.IGNORE_REGIONS.ENABLED", True)).train()
+    plain = build_model(rcnn_cfg("Base-ZF-RCNN.yaml", "MODEL.PROPOSAL_GENERATOR.NAME", "RPN")).train()
     with EventStorage(), pytest.raises(ValueError, match="IgnoreRegionRPN"):
         plain(inputs)
