@@ -10,8 +10,8 @@ proposal-file format, for the next step's ``DATASETS.PROPOSAL_FILES_TRAIN``.
 
 The weights default to the trained ``<OUTPUT_DIR>/model_final.pth`` of the config (not its
 MODEL.WEIGHTS, which is the step's initialisation), the datasets to all of the config's
-training datasets, in one file (give it once per dataset in ``PROPOSAL_FILES_TRAIN``); images are resized as at test time (``INPUT.MIN_SIZE_TEST``)
-and each keeps at most ``MODEL.RPN.POST_NMS_TOPK_TEST`` proposals.
+training datasets, in one file (give it once per dataset in ``PROPOSAL_FILES_TRAIN``); images
+are resized as at test time (``INPUT.MIN_SIZE_TEST``) and each keeps at most ``MODEL.RPN.POST_NMS_TOPK_TEST`` proposals.
 """
 import argparse
 import logging

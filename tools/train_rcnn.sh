@@ -22,7 +22,9 @@ esac
 shift
 for step in $STEPS; do
   cfg="configs/rcnn/steps/$step.yaml"
-  out=$(grep -E '^OUTPUT_DIR' "$cfg" | sed -E 's/.*"(.*)".*/\1/')
+  # the resolved config's OUTPUT_DIR, and whether the step trains the RPN alone
+  read -r out rpn_only < <("$PY" -c "import sys; from facecraft_d2.config import build_config
+c = build_config(sys.argv[1]); print(c.OUTPUT_DIR, list(c.MODEL.JOINT_RCNN.TRAIN_BRANCHES) == ['rpn'])" "$cfg")
   if [ -f "$out/model_final.pth" ]; then
     echo "[train_rcnn] $step: $out/model_final.pth exists, skipping"
   else
@@ -31,8 +33,6 @@ for step in $STEPS; do
     "$PY" tools/train_net.py --config-file "$cfg" --resume DATASETS.TEST "()" "$@"
     echo "[train_rcnn] $step: done in $(( $(date +%s) - start )) s"
   fi
-  rpn_only=$("$PY" -c "import sys; from facecraft_d2.config import build_config
-print(list(build_config(sys.argv[1]).MODEL.JOINT_RCNN.TRAIN_BRANCHES) == ['rpn'])" "$cfg")
   if [ "$rpn_only" = True ] && [ ! -f "$out/proposals_train.pkl" ]; then
     echo "[train_rcnn] $step: proposals on the training images, start $(date -u +%FT%TZ)"
     start=$(date +%s)

@@ -28,7 +28,9 @@ from typing import Dict
 
 import torch
 
-from detectron2.structures import Boxes, BoxMode, pairwise_ioa, pairwise_iou
+from detectron2.structures import Boxes, BoxMode, pairwise_iou
+
+from ..layers import covered_by_ignore
 
 __all__ = [
     "POSITIVE",
@@ -153,10 +155,7 @@ def label_boxes(boxes, faces, ignore, box2box, *, neg_iou=0.3,
         iou = pairwise_iou(Boxes(boxes), Boxes(faces))  # (N, F)
         ious, best = iou.max(dim=1)
         deltas = box2box.get_deltas(boxes, faces[best]).float()
-    keep = torch.ones(n, dtype=torch.bool)
-    if len(ignore):
-        covered = pairwise_ioa(Boxes(ignore), Boxes(boxes)).sum(dim=0)  # (N,) over box area
-        keep &= ~((ious < neg_iou) & (covered > ignore_ioa))
+    keep = ~((ious < neg_iou) & covered_by_ignore(Boxes(boxes), Boxes(ignore), ignore_ioa))
     return {"boxes": boxes[keep], "ious": ious[keep], "deltas": deltas[keep], "keep": keep}
 
 

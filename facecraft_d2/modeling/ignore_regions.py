@@ -14,9 +14,11 @@ from typing import List, Tuple
 
 import torch
 
-from detectron2.structures import Boxes, Instances, pairwise_ioa, pairwise_iou
+from detectron2.structures import Boxes, Instances, pairwise_iou
 
-__all__ = ["split_ignore", "covered_by_ignore", "drop_ignored_proposals"]
+from ..layers import covered_by_ignore
+
+__all__ = ["split_ignore", "drop_ignored_proposals"]
 
 
 def split_ignore(gt: Instances) -> Tuple[Instances, Boxes]:
@@ -32,13 +34,6 @@ def split_ignore(gt: Instances) -> Tuple[Instances, Boxes]:
     faces = gt[~ignore]
     faces.remove("gt_ignore")
     return faces, gt.gt_boxes[ignore]
-
-
-def covered_by_ignore(boxes: Boxes, ignore: Boxes, ioa: float) -> torch.Tensor:
-    """(N,) bool: the boxes whose area the ignore regions cover by more than ``ioa`` (summed, clamped to 1)."""
-    if len(ignore) == 0 or len(boxes) == 0:
-        return torch.zeros(len(boxes), dtype=torch.bool, device=boxes.tensor.device)
-    return pairwise_ioa(ignore, boxes).sum(dim=0).clamp(max=1.0) > ioa
 
 
 def drop_ignored_proposals(proposals: List[Instances], gt: List[Instances], ioa: float,

@@ -12,7 +12,8 @@ from detectron2.utils.events import EventStorage
 
 from facecraft_d2.data.rcnn_augment import IgnoreRegionMapper
 from facecraft_d2.modeling import IgnoreRegionRPN
-from facecraft_d2.modeling.ignore_regions import covered_by_ignore, drop_ignored_proposals, split_ignore
+from facecraft_d2.layers import covered_by_ignore
+from facecraft_d2.modeling.ignore_regions import drop_ignored_proposals, split_ignore
 
 from rcnn_common import rcnn_cfg, synthetic_inputs
 

@@ -9,7 +9,8 @@ from detectron2.modeling import PROPOSAL_GENERATOR_REGISTRY
 from detectron2.modeling.proposal_generator.rpn import RPN
 from detectron2.structures import Boxes, Instances, pairwise_iou
 
-from ..ignore_regions import covered_by_ignore, split_ignore
+from ...layers import covered_by_ignore
+from ..ignore_regions import split_ignore
 
 __all__ = ["IgnoreRegionRPN"]
 

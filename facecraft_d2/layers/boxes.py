@@ -1,0 +1,22 @@
+# Copyright (c) facecraft_d2 contributors.
+"""Box geometry shared by the cascade's sample labelling and the R-CNN's ignore regions."""
+import torch
+
+from detectron2.structures import Boxes, pairwise_ioa
+
+__all__ = ["covered_by_ignore"]
+
+
+def covered_by_ignore(boxes: Boxes, ignore: Boxes, ioa: float) -> torch.Tensor:
+    """
+    Args:
+        boxes (Boxes): (N, 4) candidate boxes.
+        ignore (Boxes): (G, 4) ignore regions (crowds, faces too small to learn from).
+        ioa (float): coverage threshold.
+    Returns:
+        Tensor: (N,) bool, the boxes whose area the ignore regions cover by more than ``ioa``
+        (the intersections with every region, over the box's area, summed).
+    """
+    if len(ignore) == 0 or len(boxes) == 0:
+        return torch.zeros(len(boxes), dtype=torch.bool, device=boxes.tensor.device)
+    return pairwise_ioa(ignore, boxes).sum(dim=0) > ioa
