@@ -242,6 +242,10 @@ def add_cascade_test_config(cfg):
     _C.MODEL.FACECRAFT.TEST.MIN_FACE_SIZE = 24
     # Ratio between the scales of successive pyramid levels.
     _C.MODEL.FACECRAFT.TEST.PYRAMID_FACTOR = 0.709
+    # Resize the pyramid levels as 8-bit images (the input rounded to whole grey levels, each
+    # level too): the same anti-aliasing filter as on floats, levels within one grey level,
+    # about 6x faster on CPUs (PyTorch vectorizes uint8 channels-last resizing).
+    _C.MODEL.FACECRAFT.TEST.PYRAMID_UINT8 = False
     # Face probability a window needs to pass stage x12, x24 and x48.
     _C.MODEL.FACECRAFT.TEST.SCORE_THRESHOLDS = [0.3, 0.1, 0.05]
     # Response-map max pooling kernel after x12 (paper: 2, about NMS at IoU 0.5; 1 = off).

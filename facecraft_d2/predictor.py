@@ -487,7 +487,8 @@ class FaceDetector:
         for bgr, (height, width) in images:
             img = bgr[:, :, ::-1] if self.model_format == "RGB" else bgr
             img = self.aug.get_transform(img).apply_image(img)
-            tensor = torch.as_tensor(np.ascontiguousarray(img).astype("float32").transpose(2, 0, 1))
+            # uint8, as Detectron2's data loaders give (the models normalize it themselves)
+            tensor = torch.as_tensor(np.ascontiguousarray(img).transpose(2, 0, 1))
             inputs.append({"image": tensor, "height": height, "width": width})
         return self.model(inputs)
 

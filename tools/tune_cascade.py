@@ -95,7 +95,7 @@ def main():
     images, gts = [], []
     for d in val:
         img = utils.read_image(d["file_name"], format="BGR")
-        images.append(torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float())
+        images.append(torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1))  # uint8
         gts.append(faces_and_ignore(d, min_face))
     num_faces = sum(len(f) for f, _ in gts)
     rows = []

@@ -19,6 +19,7 @@ from facecraft_d2.modeling.cascade import (
     response_map_pool,
     threshold_masks,
 )
+from facecraft_d2.modeling.cascade.network import run_body
 
 
 def cascade_cfg(**overrides):
@@ -318,3 +319,18 @@ def test_flip_stages_average_the_crop_and_its_mirror_image():
     assert not torch.equal(s0, s1)
     with pytest.raises(ValueError, match="x12"):  # x12 runs densely, not on crops
         CascadeInference(flip_stages=("x12",))
+
+
+def test_run_body_equals_the_sequential():
+    """ReLU moved after each max pooling: the same features and gradients (ReLU and max
+    commute), for all three bodies."""
+    torch.manual_seed(0)
+    net = FaceCraftNet(cascade_cfg())
+    for body, size in ((net.x12_body, 31), (net.x24_body, 24), (net.x48_body, 48)):
+        x = torch.randn(3, 3, size, size, requires_grad=True)
+        plain = body(x)
+        assert torch.equal(run_body(body, x), plain)
+        g_plain, = torch.autograd.grad(plain.sum(), x)
+        g_moved, = torch.autograd.grad(run_body(body, x).sum(), x)
+        assert torch.equal(g_moved, g_plain)
+        assert (plain > 0).any() and (plain == 0).any()  # ReLU really clips something

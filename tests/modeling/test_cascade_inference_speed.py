@@ -16,6 +16,7 @@ from detectron2.modeling import build_model
 from facecraft_d2.layers import resize_image
 from facecraft_d2.modeling.cascade.pyramid import (
     dense_windows,
+    image_pyramid,
     pack_pyramid,
     pyramid_scales,
     response_map_pool,
@@ -40,7 +41,7 @@ def reference_stage1(pipe, model, image):
     """Stage 1 with one x12 call per pyramid level (the former implementation)."""
     h, w = image.shape[-2:]
     scales = pyramid_scales(h, w, pipe.min_face, pipe.pyramid_factor)
-    levels = [(s, resize_image(image, s)) for s in scales]
+    levels = image_pyramid(image, scales, uint8=pipe.pyramid_uint8)
     boxes, deltas, scores = [], [], []
     for s, img in levels:
         if min(img.shape[-2:]) < 12:
@@ -83,6 +84,27 @@ def test_response_map_pool_equals_max_pool2d():
         for shape in [(1, 1, 1), (1, 1, 7), (2, 6, 1), (1, 20, 20), (3, 17, 33)]:
             scores = torch.round(torch.rand(*shape, generator=g) * 6) / 6  # with ties and zeros
             assert torch.equal(response_map_pool(scores, kernel), reference_pool(scores, kernel))
+
+
+def test_uint8_pyramid_is_the_float_pyramid_rounded():
+    """
+    Levels resized as 8-bit images: the sizes and filter of the float pyramid, each pixel
+    within one grey level of it (rounding of the input and of the output); the same levels
+    from a uint8 image and from its float copy.
+    """
+    photo = cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False), cv2.IMREAD_COLOR)
+    image = as_tensor(to_vga(photo))
+    scales = pyramid_scales(480, 640, 24, 0.709)
+    plain = image_pyramid(image, scales)
+    fast = image_pyramid(image, scales, uint8=True)
+    assert len(plain) == len(fast) == len(scales) == 9
+    for (s, a), (s2, b) in zip(plain, fast):
+        assert s == s2 and torch.equal(a, resize_image(image, s))
+        assert a.shape == b.shape and b.dtype == torch.float32 and torch.equal(b, b.round())
+        assert (a - b).abs().max() <= 1.0 + 1e-4, (s, (a - b).abs().max())
+        assert (a - b).abs().mean() < 0.3
+    from_u8 = image_pyramid(image.to(torch.uint8), scales, uint8=True)
+    assert all(torch.equal(b, c) for (_, b), (_, c) in zip(fast, from_u8))
 
 
 def test_x12_map_size_and_mosaic_layout():

@@ -21,10 +21,11 @@ from torchvision.ops import batched_nms
 from detectron2.config import configurable
 from detectron2.structures import Boxes
 
-from ...layers import crop_from_pyramid, crop_resized, resize_image
+from ...layers import crop_from_pyramid, crop_resized
 from .network import BRANCHES, STAGE_INPUT_SIZES
 from .pyramid import (
     dense_windows,
+    image_pyramid,
     pyramid_mosaic,
     pyramid_scales,
     response_map_pool,
@@ -44,11 +45,13 @@ class CascadeInference:
     def __init__(self, *, min_face=24, pyramid_factor=0.709, score_thresholds=(0.5, 0.5, 0.7),
                  pool_kernel=2, crop_mode="accurate", max_proposals=2000, stage_nms_thresh=0.7,
                  nms_thresh=0.3, containment_thresh=1.0, max_detections=750, channels_last=True,
-                 x12_mosaic=True, score_stages=("x48",), flip_stages=()):
+                 x12_mosaic=True, score_stages=("x48",), flip_stages=(), pyramid_uint8=False):
         """
         Args:
             min_face (float): smallest face searched, pixels.
             pyramid_factor (float): scale ratio between pyramid levels.
+            pyramid_uint8 (bool): resize the pyramid levels as 8-bit images (see
+                :func:`image_pyramid`).
             score_thresholds (tuple[float]): face probability to pass x12, x24 and x48.
             pool_kernel (int): response-map max-pooling kernel (1 disables it).
             crop_mode (str): "accurate" (each box resampled from an octave pyramid of the
@@ -81,6 +84,7 @@ class CascadeInference:
         if crop_mode not in CROP_MODES:
             raise ValueError(f"crop_mode must be one of {CROP_MODES}, got {crop_mode!r}")
         self.min_face, self.pyramid_factor = min_face, pyramid_factor
+        self.pyramid_uint8 = bool(pyramid_uint8)
         self.score_thresholds, self.pool_kernel = tuple(score_thresholds), pool_kernel
         self.crop_mode, self.max_proposals = crop_mode, max_proposals
         self.stage_nms_thresh, self.nms_thresh = stage_nms_thresh, nms_thresh
@@ -95,6 +99,7 @@ class CascadeInference:
         return {
             "min_face": t.MIN_FACE_SIZE,
             "pyramid_factor": t.PYRAMID_FACTOR,
+            "pyramid_uint8": t.PYRAMID_UINT8,
             "score_thresholds": t.SCORE_THRESHOLDS,
             "pool_kernel": t.POOL_KERNEL,
             "crop_mode": t.CROP_MODE,
@@ -111,18 +116,20 @@ class CascadeInference:
 
     def stage1(self, model, image):
         """
-        x12 over the pyramid of one (3, H, W) image, then the score threshold, response-map
-        pooling within each level and at most ``max_proposals`` regressed windows.
+        x12 over the pyramid of one (3, H, W) image (uint8 or float, 0-255), then the score
+        threshold, response-map pooling within each level and at most ``max_proposals``
+        regressed windows.
 
         Returns:
-            tuple: (levels: list of (scale, (3, h, w) image), boxes (K, 4), scores (K,)).
+            tuple: (levels: list of (scale, (3, h, w) float image), boxes (K, 4), scores (K,)).
         """
         h, w = image.shape[-2:]
         scales = pyramid_scales(h, w, self.min_face, self.pyramid_factor)
-        levels = [(s, resize_image(image, s)) for s in scales]
+        levels = image_pyramid(image, scales, uint8=self.pyramid_uint8)
         searched = [(s, img) for s, img in levels if min(img.shape[-2:]) >= 12]
         if not searched:
-            return levels, image.new_zeros((0, 4)), image.new_zeros((0,))
+            empty = image.new_zeros((0, 4), dtype=torch.float32)
+            return levels, empty, empty[:, 0]
         x12 = self._x12_mosaic if self.x12_mosaic else self._x12_per_level
         boxes, deltas, scores = x12(model, searched)
         if len(scores) > self.max_proposals:
@@ -177,8 +184,9 @@ class CascadeInference:
         """
         Args:
             model (FaceCraftCascade): gives ``net``, ``net_input`` and ``regress``.
-            images (list[Tensor]): (3, H, W) float BGR images; stages 2 and 3 run on the crops
-                of all images at once.
+            images (list[Tensor]): (3, H, W) BGR images, 0-255, uint8 (a decoded photo: the
+                pyramid needs no rounding) or float; stages 2 and 3 run on the crops of all
+                images at once.
             upto (str): stop after this stage ("x12" or "x24"), before its squares are
                 cropped for the next one and without the final NMS (hard-negative mining);
                 None: the whole pipeline.
@@ -186,6 +194,7 @@ class CascadeInference:
             list[(boxes (K, 4) XYXY, scores (K,))], one per image, in its coordinates.
         """
         per_image = [self.stage1(model, img) for img in images]
+        images = [img.float() for img in images]  # the crops' source
         levels = [p[0] for p in per_image]
         boxes = torch.cat([p[1] for p in per_image])
         probs = torch.cat([p[2] for p in per_image])[:, None]  # (K, stages run): each stage's

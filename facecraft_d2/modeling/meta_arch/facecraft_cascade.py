@@ -207,7 +207,7 @@ class FaceCraftCascade(nn.Module):
     # ------------------------------------------------------------------ inference
     def detect(self, images):
         """
-        The test pipeline on a list of (3, H, W) float BGR images.
+        The test pipeline on a list of (3, H, W) BGR images, 0-255 (uint8 or float).
 
         Returns:
             list[(boxes (K, 4) XYXY, scores (K,))], one per image, in the images' coordinates;
@@ -231,7 +231,7 @@ class FaceCraftCascade(nn.Module):
 
     def inference(self, batched_inputs, do_postprocess=True):
         """Detectron2-style inference: list of input dicts -> list of {"instances": ...}."""
-        images = [x["image"].to(self.device).float() for x in batched_inputs]
+        images = [x["image"].to(self.device) for x in batched_inputs]  # uint8 or float
         outputs = []
         for x, img, (boxes, scores) in zip(batched_inputs, images, self.detect(images)):
             inst = Instances(tuple(img.shape[-2:]))
