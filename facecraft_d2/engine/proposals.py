@@ -18,12 +18,12 @@ import numpy as np
 import torch
 
 from detectron2.modeling.postprocessing import detector_postprocess
-from detectron2.structures import BoxMode
+from detectron2.structures import Boxes, BoxMode, pairwise_iou
 from detectron2.utils.file_io import PathManager
 
 from ..utils.io import atomic_write
 
-__all__ = ["compute_proposals", "save_proposals"]
+__all__ = ["compute_proposals", "proposal_recall", "save_proposals"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,3 +75,44 @@ def save_proposals(proposals, path):
     PathManager.mkdirs(os.path.dirname(path) or ".")
     atomic_write(path, lambda f: pickle.dump(proposals, f, protocol=pickle.HIGHEST_PROTOCOL))
     logger.info("Saved proposals of %d images to %s", len(proposals["ids"]), path)
+
+
+def proposal_recall(proposals, dataset_dicts, iou_thresh=0.5):
+    """
+    How many ground-truth faces the proposals cover.
+
+    Args:
+        proposals (dict): a proposal-file dict (:func:`compute_proposals`), boxes in original
+            image coordinates.
+        dataset_dicts (list[dict]): the images' Detectron2 dicts ("image_id", "annotations");
+            crowd annotations (``iscrowd``) are not counted.
+        iou_thresh (float): a face is covered by a proposal of at least this IoU.
+    Returns:
+        dict: "recall" (covered / faces), "faces", "covered", "images" (those in both) and
+        "median_top_logit" (the median over images of the highest objectness logit).
+    """
+    by_id = {str(i): k for k, i in enumerate(proposals["ids"])}
+    faces = covered = images = 0
+    top = []
+    for d in dataset_dicts:
+        k = by_id.get(str(d["image_id"]))
+        if k is None:
+            continue
+        images += 1
+        gt = [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS)
+              for a in d.get("annotations", []) if not a.get("iscrowd", 0)]
+        boxes = torch.as_tensor(proposals["boxes"][k], dtype=torch.float32).reshape(-1, 4)
+        logits = proposals["objectness_logits"][k]
+        if len(logits):
+            top.append(float(np.max(logits)))
+        faces += len(gt)
+        if gt and len(boxes):
+            iou = pairwise_iou(Boxes(torch.tensor(gt, dtype=torch.float32)), Boxes(boxes))
+            covered += int((iou.max(dim=1).values >= iou_thresh).sum())
+    return {
+        "recall": covered / faces if faces else float("nan"),
+        "faces": faces,
+        "covered": covered,
+        "images": images,
+        "median_top_logit": float(np.median(top)) if top else float("nan"),
+    }

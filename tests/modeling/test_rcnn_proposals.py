@@ -4,6 +4,7 @@ import copy
 import pickle
 
 import numpy as np
+import pytest
 import torch
 
 from detectron2.data import detection_utils as utils
@@ -12,7 +13,7 @@ from detectron2.data.build import load_proposals_into_dataset
 from detectron2.modeling import build_model
 from detectron2.structures import BoxMode
 
-from facecraft_d2.engine.proposals import compute_proposals, save_proposals
+from facecraft_d2.engine.proposals import compute_proposals, proposal_recall, save_proposals
 
 from rcnn_common import rcnn_cfg
 
@@ -64,3 +65,29 @@ def test_proposal_dump_load_round_trip(tmp_path):
         assert back.shape == expected.shape
         assert torch.allclose(back, expected, atol=1e-3)
         assert torch.allclose(d["proposals"].objectness_logits, raw[i].objectness_logits[: len(back)])
+
+
+def test_proposal_recall_counts_covered_faces():
+    """Faces covered at IoU >= 0.5 by some proposal of their image; crowd boxes and images
+    without proposals are not counted; the median of each image's top logit."""
+    def ann(box, crowd=0):
+        return {"bbox": box, "bbox_mode": BoxMode.XYWH_ABS, "iscrowd": crowd}
+
+    dicts = [
+        {"image_id": 1, "annotations": [ann([0, 0, 10, 10]), ann([50, 50, 10, 10]),
+                                        ann([0, 40, 10, 10], crowd=1)]},
+        {"image_id": "2", "annotations": [ann([20, 20, 20, 20])]},
+        {"image_id": 3, "annotations": [ann([0, 0, 5, 5])]},  # no proposals dumped
+    ]
+    props = {
+        "ids": [1, "2"],
+        "boxes": [np.array([[0, 0, 10, 11], [0, 40, 10, 50], [55, 55, 65, 65]], np.float32),
+                  np.array([[20, 20, 40, 40]], np.float32)],
+        "objectness_logits": [np.array([2.0, 1.0, 0.5], np.float32), np.array([-1.0], np.float32)],
+    }
+    r = proposal_recall(props, dicts, iou_thresh=0.5)
+    # image 1: face 1 IoU 0.91 (covered), face 2 IoU 25/175 = 0.14 (not), the crowd box not
+    # counted; image 2: covered
+    assert (r["faces"], r["covered"], r["images"]) == (3, 2, 2)
+    assert r["recall"] == pytest.approx(2 / 3) and r["median_top_logit"] == pytest.approx(0.5)
+    assert proposal_recall(props, dicts, iou_thresh=0.95)["covered"] == 1

@@ -1,0 +1,69 @@
+#!/usr/bin/env python
+# Copyright (c) facecraft_d2 contributors.
+"""
+Recall of the RPN proposals of R-CNN models on a dataset: the share of its faces that one of an
+image's proposals (at most ``MODEL.RPN.POST_NMS_TOPK_TEST``, images resized as at test time)
+covers at IoU >= ``--iou``, and the median of each image's highest objectness logit.
+
+    DETECTRON2_DATASETS=../shared/datasets .venv/bin/python tools/proposal_recall.py \\
+        rpn=configs/rcnn/two_step.yaml:output/rcnn/rpn/model_final.pth \\
+        four_step=configs/rcnn/four_step.yaml:output/rcnn/four_step_frcnn_shared/model_final.pth \\
+        [--dataset fddb_folds_01_05] [--iou 0.5] [--output results.json]
+
+Each detector is ``NAME=CONFIG.yaml[:WEIGHTS]``, built as ``tools/eval_table.py`` builds it
+(weights default to the config's ``<OUTPUT_DIR>/model_final.pth``; ``facecraft://<name>``
+works). Prints a markdown table.
+"""
+import argparse
+import json
+
+import torch
+
+from detectron2.data import DatasetCatalog, build_detection_test_loader
+
+from facecraft_d2.engine.proposals import compute_proposals, proposal_recall
+from facecraft_d2.evaluation.run import build_eval_model
+
+
+def get_parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("detectors", nargs="+", help="NAME=CONFIG.yaml[:WEIGHTS]")
+    p.add_argument("--dataset", default="fddb_folds_01_05")
+    p.add_argument("--iou", type=float, default=0.5)
+    p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads(N)")
+    p.add_argument("--output", default=None, help="JSON file for every figure")
+    return p
+
+
+def parse_spec(spec):
+    """"NAME=CONFIG.yaml[:WEIGHTS]" -> (name, config file, weights or None)."""
+    name, sep, rest = spec.partition("=")
+    config, _, weights = rest.partition(":")
+    if not sep or not name or not config.endswith((".yaml", ".yml")):
+        raise ValueError(f"expected NAME=CONFIG.yaml[:WEIGHTS], got {spec!r}")
+    return name, config, weights or None
+
+
+def main(args):
+    torch.set_num_threads(args.threads)
+    dicts = DatasetCatalog.get(args.dataset)
+    rows = []
+    for name, config, weights in map(parse_spec, args.detectors):
+        model, cfg = build_eval_model(config, weights, ["MODEL.LOAD_PROPOSALS", "False"])
+        loader = build_detection_test_loader(cfg, args.dataset)
+        stats = proposal_recall(compute_proposals(model, loader), dicts, args.iou)
+        rows.append({"name": name, "config": config, "weights": cfg.MODEL.WEIGHTS,
+                     "proposals_per_image": cfg.MODEL.RPN.POST_NMS_TOPK_TEST, **stats})
+    print(f"| model | recall @ IoU {args.iou} | faces | images | proposals per image | "
+          "median top objectness logit |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['name']} | {100 * r['recall']:.1f} | {r['faces']} | {r['images']} | "
+              f"{r['proposals_per_image']} | {r['median_top_logit']:.2f} |")
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            json.dump({"dataset": args.dataset, "iou": args.iou, "rows": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main(get_parser().parse_args())
