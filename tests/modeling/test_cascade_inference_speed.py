@@ -186,3 +186,16 @@ def test_shipped_model_gives_the_boxes_of_the_former_code(shipped_fast, crop_mod
     old = model.detect([image])[0]
     assert len(new[0]) > 0
     assert torch.equal(new[0], old[0]) and torch.equal(new[1], old[1])
+
+
+def test_uint8_and_float_images_give_the_same_detections(shipped_fast):
+    """A decoded photo as uint8 (the data loaders' and FaceDetector's tensors) or as float gives
+    the same boxes: the uint8 pyramid rounds a float image to the same whole grey levels."""
+    photo = cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False), cv2.IMREAD_COLOR)
+    u8 = torch.as_tensor(np.ascontiguousarray(to_vga(photo).transpose(2, 0, 1)))
+    assert shipped_fast.inference_pipeline.pyramid_uint8
+    (b0, s0), = shipped_fast.detect([u8])
+    (b1, s1), = shipped_fast.detect([u8.float()])
+    assert len(b0) > 0 and torch.equal(b0, b1) and torch.equal(s0, s1)
+    out = shipped_fast([{"image": u8}])[0]["instances"]
+    assert torch.equal(out.pred_boxes.tensor, b0) and torch.equal(out.scores, s0)
