@@ -8,7 +8,7 @@ covers at IoU >= ``--iou``, and the median of each image's highest objectness lo
     DETECTRON2_DATASETS=../shared/datasets .venv/bin/python tools/proposal_recall.py \\
         rpn=configs/rcnn/two_step.yaml:output/rcnn/rpn/model_final.pth \\
         four_step=configs/rcnn/four_step.yaml:output/rcnn/four_step_frcnn_shared/model_final.pth \\
-        [--dataset fddb_folds_01_05] [--iou 0.5] [--output results.json]
+        [--dataset fddb_folds_01_05] [--iou 0.5] [--min-face 0] [--output results.json]
 
 Each detector is ``NAME=CONFIG.yaml[:WEIGHTS]``, built as ``tools/eval_table.py`` builds it
 (weights default to the config's ``<OUTPUT_DIR>/model_final.pth``; ``facecraft://<name>``
@@ -30,6 +30,8 @@ def get_parser():
     p.add_argument("detectors", nargs="+", help="NAME=CONFIG.yaml[:WEIGHTS]")
     p.add_argument("--dataset", default="fddb_folds_01_05")
     p.add_argument("--iou", type=float, default=0.5)
+    p.add_argument("--min-face", type=float, default=0.0,
+                   help="count only faces with sqrt(w * h) >= this many pixels")
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads(N)")
     p.add_argument("--output", default=None, help="JSON file for every figure")
     return p
@@ -51,7 +53,7 @@ def main(args):
     for name, config, weights in map(parse_spec, args.detectors):
         model, cfg = build_eval_model(config, weights, ["MODEL.LOAD_PROPOSALS", "False"])
         loader = build_detection_test_loader(cfg, args.dataset)
-        stats = proposal_recall(compute_proposals(model, loader), dicts, args.iou)
+        stats = proposal_recall(compute_proposals(model, loader), dicts, args.iou, args.min_face)
         rows.append({"name": name, "config": config, "weights": cfg.MODEL.WEIGHTS,
                      "proposals_per_image": cfg.MODEL.RPN.POST_NMS_TOPK_TEST, **stats})
     print(f"| model | recall @ IoU {args.iou} | faces | images | proposals per image | "
@@ -62,7 +64,8 @@ def main(args):
               f"{r['proposals_per_image']} | {r['median_top_logit']:.2f} |")
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
-            json.dump({"dataset": args.dataset, "iou": args.iou, "rows": rows}, f, indent=2)
+            json.dump({"dataset": args.dataset, "iou": args.iou, "min_face": args.min_face,
+                       "rows": rows}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ def save_proposals(proposals, path):
     logger.info("Saved proposals of %d images to %s", len(proposals["ids"]), path)
 
 
-def proposal_recall(proposals, dataset_dicts, iou_thresh=0.5):
+def proposal_recall(proposals, dataset_dicts, iou_thresh=0.5, min_face=0.0):
     """
     How many ground-truth faces the proposals cover.
 
@@ -87,6 +87,7 @@ def proposal_recall(proposals, dataset_dicts, iou_thresh=0.5):
         dataset_dicts (list[dict]): the images' Detectron2 dicts ("image_id", "annotations");
             crowd annotations (``iscrowd``) are not counted.
         iou_thresh (float): a face is covered by a proposal of at least this IoU.
+        min_face (float): faces whose ``sqrt(w * h)`` is below this many pixels are not counted.
     Returns:
         dict: "recall" (covered / faces), "faces", "covered", "images" (those in both) and
         "median_top_logit" (the median over images of the highest objectness logit).
@@ -101,6 +102,7 @@ def proposal_recall(proposals, dataset_dicts, iou_thresh=0.5):
         images += 1
         gt = [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS)
               for a in d.get("annotations", []) if not a.get("iscrowd", 0)]
+        gt = [b for b in gt if max(b[2] - b[0], 0) * max(b[3] - b[1], 0) >= min_face ** 2]
         boxes = torch.as_tensor(proposals["boxes"][k], dtype=torch.float32).reshape(-1, 4)
         logits = proposals["objectness_logits"][k]
         if len(logits):

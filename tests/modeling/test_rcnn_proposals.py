@@ -91,3 +91,5 @@ def test_proposal_recall_counts_covered_faces():
     assert (r["faces"], r["covered"], r["images"]) == (3, 2, 2)
     assert r["recall"] == pytest.approx(2 / 3) and r["median_top_logit"] == pytest.approx(0.5)
     assert proposal_recall(props, dicts, iou_thresh=0.95)["covered"] == 1
+    # faces under 15 px not counted: the 10 px faces of image 1 drop out
+    assert proposal_recall(props, dicts, min_face=15)["faces"] == 1
