@@ -26,9 +26,12 @@ Protocol, as the port:
 import functools
 import logging
 import os
+import pickle
+import subprocess
+import sys
 from collections import OrderedDict
+
 import numpy as np
-from scipy.io import loadmat
 
 from detectron2.data import MetadataCatalog
 from detectron2.structures import BoxMode
@@ -67,9 +70,11 @@ def load_wider_ground_truth(gt_dir):
             MATLAB file of the official structure (or a face index is out of range).
     """
     face_mat = os.path.join(gt_dir, "wider_face_val.mat")
-    gt_mat = _loadmat(face_mat, ("event_list", "file_list", "face_bbx_list"))
     setting_files = {s: os.path.join(gt_dir, "wider_{}_val.mat".format(s)) for s in SETTINGS}
-    setting_lists = {s: _loadmat(f, ("gt_list",))["gt_list"] for s, f in setting_files.items()}
+    mats = _loadmats({face_mat: ("event_list", "file_list", "face_bbx_list"),
+                      **{f: ("gt_list",) for f in setting_files.values()}})
+    gt_mat = mats[face_mat]
+    setting_lists = {s: mats[f]["gt_list"] for s, f in setting_files.items()}
     gt = {}
     for i in range(len(gt_mat["event_list"])):
         path, rec = face_mat, "event {}".format(i + 1)
@@ -103,20 +108,64 @@ def load_wider_ground_truth(gt_dir):
     return gt
 
 
-def _loadmat(path, keys):
-    """scipy's ``loadmat`` with a damaged file or a missing key as AnnotationFormatError."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError("WIDER FACE ground truth not found: expected {}".format(path))
+# Reads MATLAB files in a child process: scipy's reader can crash the whole process
+# (segmentation fault) on a damaged v5 file instead of raising, so a bad ground-truth file
+# must not take the evaluation (or a training run evaluating) down with it.
+_LOADMAT_CHILD = """
+import pickle, sys
+from scipy.io import loadmat
+out = {}
+for path in sys.argv[1:]:
     try:
-        mat = loadmat(path)
-    except Exception as e:  # scipy raises many types on damaged files (MatReadError, ValueError...)
-        raise AnnotationFormatError(
-            path, "file header", "not a readable MATLAB file: {}".format(e)
-        ) from None
-    missing = [k for k in keys if k not in mat]
-    if missing:
-        raise AnnotationFormatError(path, "key {}".format(missing[0]), "missing")
-    return mat
+        out[path] = (True, loadmat(path))
+    except Exception as e:  # scipy raises many types on damaged files (MatReadError, ...)
+        out[path] = (False, str(e))
+pickle.dump(out, sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)
+"""
+
+
+def _read_mats(paths):
+    """{path: (True, dict) or (False, error)} from scipy's ``loadmat`` in one child process;
+    None if the child died (it crashed on one of the files)."""
+    r = subprocess.run([sys.executable, "-c", _LOADMAT_CHILD, *paths], capture_output=True)
+    if r.returncode != 0:
+        return None
+    return pickle.loads(r.stdout)  # written by the child above, not read from the files
+
+
+def _loadmats(keys_by_path):
+    """
+    scipy's ``loadmat`` of several files (in a child process, see above), each checked for
+    its keys.
+
+    Args:
+        keys_by_path (dict): path -> the keys the file must hold.
+    Returns:
+        dict: path -> the file's variables.
+    Raises:
+        FileNotFoundError: a file is missing.
+        AnnotationFormatError: a file is damaged (scipy fails or crashes on it) or misses a key.
+    """
+    for path in keys_by_path:
+        if not os.path.isfile(path):
+            raise FileNotFoundError("WIDER FACE ground truth not found: expected {}".format(path))
+    loaded = _read_mats(list(keys_by_path))
+    if loaded is None:  # find the file the reader crashed on
+        loaded = {}
+        for path in keys_by_path:
+            one = _read_mats([path])
+            loaded[path] = one[path] if one else (False, "the MATLAB reader crashed on it")
+    mats = {}
+    for path, keys in keys_by_path.items():
+        ok, mat = loaded[path]
+        if not ok:
+            raise AnnotationFormatError(path, "file header",
+                                        "not a readable MATLAB file: {}".format(mat))
+        missing = [k for k in keys if k not in mat]
+        if missing:
+            raise AnnotationFormatError(path, "key {}".format(missing[0]), "missing")
+        mats[path] = mat
+    return mats
 
 
 def wider_bbox_overlaps(boxes, query_boxes):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
+from facecraft_d2.data.datasets.common import AnnotationFormatError
 from facecraft_d2.evaluation import WiderFaceEvaluator, load_wider_ground_truth
 from facecraft_d2.evaluation.widerface_evaluation import wider_bbox_overlaps
 
@@ -96,6 +97,23 @@ def test_load_ground_truth(wider_dataset, tmp_path):
     np.testing.assert_array_equal(boxes, GT["0--Parade"]["0_Parade_b"][0])
     assert keep["easy"].tolist() == [True, False, False, False]
     assert keep["hard"].tolist() == [True, True, True, False]
+
+
+def test_a_reader_crash_is_an_annotation_error(wider_dataset, tmp_path, monkeypatch):
+    """scipy's MATLAB reader can die (segmentation fault) on a damaged file: the files are read
+    in a child process, and a crash becomes AnnotationFormatError naming the file, not the end
+    of the evaluation's process. The child here dies the same way on wider_medium_val.mat."""
+    import facecraft_d2.evaluation.widerface_evaluation as wider
+
+    crash = wider._LOADMAT_CHILD.replace(
+        "for path in sys.argv[1:]:",
+        "import os, signal\nfor path in sys.argv[1:]:\n"
+        "    if path.endswith('medium_val.mat'): os.kill(os.getpid(), signal.SIGSEGV)")
+    monkeypatch.setattr(wider, "_LOADMAT_CHILD", crash)
+    with pytest.raises(AnnotationFormatError, match="wider_medium_val.mat.*reader crashed"):
+        load_wider_ground_truth.__wrapped__(str(tmp_path))
+    monkeypatch.undo()
+    assert len(load_wider_ground_truth.__wrapped__(str(tmp_path))) == 3
 
 
 def test_overlap_convention():
