@@ -13,7 +13,6 @@ image and maps the cells of its dense score map back to each level's windows.
 import functools
 
 import torch
-import torch.nn.functional as F
 
 from detectron2.structures import Boxes, pairwise_ioa
 
@@ -74,16 +73,10 @@ def image_pyramid(image, scales, uint8=False):
         return [(s, resize_image(image, s)) for s in scales]
     if image.dtype != torch.uint8:
         image = image.round().clamp(0, 255)
-    # (1, C, H, W) uint8 in channels-last memory (one copy, from either layout)
-    src = image.permute(1, 2, 0).to(torch.uint8).contiguous().permute(2, 0, 1)[None]
-    h, w = image.shape[-2:]
-    levels = []
-    for s in scales:
-        size = (max(1, int(round(h * s))), max(1, int(round(w * s))))
-        level = src if size == (h, w) else F.interpolate(
-            src, size=size, mode="bilinear", align_corners=False, antialias=s < 1)
-        levels.append((s, level[0].float().contiguous()))
-    return levels
+    # (C, H, W) uint8 in channels-last memory (one copy, from either layout): resize_image's
+    # interpolate then keeps that layout
+    src = image.permute(1, 2, 0).to(torch.uint8).contiguous().permute(2, 0, 1)
+    return [(s, resize_image(src, s).float().contiguous()) for s in scales]
 
 
 def response_map_pool(scores, kernel):
