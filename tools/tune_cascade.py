@@ -20,18 +20,14 @@ import json
 import os
 import time
 
-import numpy as np
 import torch
 
-from detectron2.data import DatasetCatalog
-from detectron2.data import detection_utils as utils
 from detectron2.engine import default_argument_parser
 from detectron2.structures import Boxes, pairwise_iou
 
 import facecraft_d2  # noqa: F401  registers the datasets
 from facecraft_d2.config import build_config
-from facecraft_d2.data.cascade_loader import split_train_val
-from facecraft_d2.data.cascade_samples import faces_and_ignore
+from facecraft_d2.data.heldout import load_heldout_images
 from facecraft_d2.model_zoo import load_model
 from facecraft_d2.utils.io import atomic_write_json
 
@@ -89,14 +85,8 @@ def main():
     torch.set_num_threads(1)
     cfg = build_config(args.config_file, args.opts, device="cpu")
     model = load_model(cfg)
-    _, val = split_train_val(DatasetCatalog.get("widerface_train"), cfg.MODEL.FACECRAFT.SAMPLER.VAL_FRACTION)
-    val = val[: args.max_images]
+    images, gts = load_heldout_images(cfg, args.max_images)
     min_face = cfg.MODEL.FACECRAFT.TEST.MIN_FACE_SIZE
-    images, gts = [], []
-    for d in val:
-        img = utils.read_image(d["file_name"], format="BGR")
-        images.append(torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1))  # uint8
-        gts.append(faces_and_ignore(d, min_face))
     num_faces = sum(len(f) for f, _ in gts)
     rows = []
     for t1 in args.x12:
