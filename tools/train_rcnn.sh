@@ -3,8 +3,8 @@
 #   tools/train_rcnn.sh two_step   # RPN; its proposals; joint network fine-tuned from the RPN
 #   tools/train_rcnn.sh four_step  # Ren et al.: RPN; Fast R-CNN; RPN on fixed convs; Fast R-CNN
 #   tools/train_rcnn.sh two_step_R18   # two_step on Detectron2's ResNet-18 (configs/rcnn/joint_R18.yaml)
-# Both procedures run 6,000 iterations of 2 images in all (two_step: 2,000 + 4,000; four_step:
-# 2,000 + 2,000 + 1,000 + 1,000), on the same data, schedule shape, losses, NMS and proposals.
+# Both procedures run 10,000 iterations of 2 images in all (two_step: 5,000 + 5,000; four_step:
+# 5,000 + 2,500 + 1,250 + 1,250), on the same data, schedule shape, losses, NMS and proposals.
 # Each training step is `tools/train_net.py --config-file configs/rcnn/steps/<step>.yaml`; after
 # an RPN step its proposals on the training images are dumped (tools/dump_proposals.py) and its
 # recall of the held-out WIDER train faces of at least 24 px is logged (tools/proposal_recall.py:
