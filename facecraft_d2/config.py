@@ -95,6 +95,11 @@ def add_cascade_net_config(cfg):
     _C.MODEL.FACECRAFT.NET.X12_CHANNELS = 16
     # Width of x24's conv layer (after Li et al.'s 24-net).
     _C.MODEL.FACECRAFT.NET.X24_CHANNELS = 64
+    # x24's conv layers as [channels, kernel, max pooling 3x3/2 after it (1) or not (0)], in
+    # order, instead of Li et al.'s one 5x5 conv of X24_CHANNELS and a pooling ([]: that one).
+    # The paper fixes only x24's input (24x24) and "24fc"; e.g. MTCNN's R-Net body is
+    # [[28, 3, 1], [48, 3, 1], [64, 2, 0]].
+    _C.MODEL.FACECRAFT.NET.X24_CONVS = []
     # Width of x24's fully connected layer "24fc" (paper: 128).
     _C.MODEL.FACECRAFT.NET.X24_FC = 128
     # Widths of x48's two conv layers (after Li et al.'s 48-net).

@@ -55,6 +55,28 @@ def test_branch_shapes():
     assert torch.allclose(net(small, upto="x24")["x24"][0], net(patch, upto="x24")["x24"][0], atol=1e-5)
 
 
+def test_x24_conv_stack_from_config():
+    cfg = cascade_cfg()
+    cfg.MODEL.FACECRAFT.NET.X24_CONVS = [[28, 3, 1], [48, 3, 1], [64, 2, 0]]  # MTCNN's R-Net body
+    net = FaceCraftNet(cfg)
+    convs = [m for m in net.x24_body if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size[0]) for c in convs] == [(28, 3), (48, 3), (64, 2)]
+    pools = [type(m).__name__ for m in net.x24_body if isinstance(m, (torch.nn.Conv2d, torch.nn.MaxPool2d))]
+    assert pools == ["Conv2d", "MaxPool2d", "Conv2d", "MaxPool2d", "Conv2d"]
+    # 24 -> 22 -> 10 -> 8 -> 3 -> 2: 64 x 2 x 2 features into 24fc
+    assert [m for m in net.x24_body if isinstance(m, torch.nn.Linear)][0].in_features == 64 * 2 * 2
+    net.eval()
+    patch = torch.rand(3, 3, 48, 48)
+    out = net(patch, upto="x24")
+    assert out["x24"][0].shape == (3, 2) and net.stage_features(patch, "x24")["x24"].shape == (3, 144)
+    # the default (empty) stack is Li et al.'s one 5x5 conv and its pooling, as before
+    default = FaceCraftNet(cascade_cfg())
+    assert [m.kernel_size for m in default.x24_body if isinstance(m, torch.nn.Conv2d)] == [(5, 5)]
+    assert [m for m in default.x24_body if isinstance(m, torch.nn.Linear)][0].in_features == 64 * 9 * 9
+    with pytest.raises(ValueError, match="nothing of the input"):
+        FaceCraftNet(x24_convs=[(8, 11, True), (8, 5, True)])
+
+
 def test_branch_labels_and_threshold_masks():
     ious = torch.tensor([0.0, 0.49, 0.5, 0.66, 0.75, 0.85])
     assert branch_labels(ious, 0.8, 0.5).tolist() == [0, 0, -1, -1, -1, 1]

@@ -33,6 +33,29 @@ def _conv_pool(in_ch, out_ch, k):
     return [nn.Conv2d(in_ch, out_ch, k), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2)]
 
 
+def _conv_stack(in_ch, size, convs):
+    """
+    Conv layers, each followed by a ReLU and optionally a 3x3/2 max pooling, then flattened.
+
+    Args:
+        in_ch (int): input channels.
+        size (int): side of the square input.
+        convs (list[tuple[int, int, bool]]): (channels, kernel, pool after) per conv layer.
+    Returns:
+        (layers (list[nn.Module]), flattened output features (int)).
+    """
+    layers = []
+    for out_ch, k, pool in convs:
+        layers += _conv_pool(in_ch, out_ch, k) if pool else [nn.Conv2d(in_ch, out_ch, k),
+                                                              nn.ReLU(inplace=True)]
+        size = size - k + 1
+        size = (size - 3) // 2 + 1 if pool else size
+        if size < 1:
+            raise ValueError(f"conv layers {convs!r} leave nothing of the input")
+        in_ch = out_ch
+    return layers + [nn.Flatten()], in_ch * size * size
+
+
 def run_body(body, x):
     """
     A branch body (``nn.Sequential``) on ``x``, with each ReLU that precedes a max pooling
@@ -79,11 +102,14 @@ class FaceCraftNet(nn.Module):
 
     @configurable
     def __init__(self, *, x12_channels=16, x24_channels=64, x24_fc=128, x48_channels=(64, 64),
-                 x48_fc=256, dropout=0.25):
+                 x48_fc=256, dropout=0.25, x24_convs=()):
         """
         Args:
             x12_channels (int): width of x12's conv layers (its feature is x12_channels x 1 x 1).
             x24_channels (int): width of x24's conv layer.
+            x24_convs (list[tuple[int, int, bool]]): x24's conv layers as (channels, kernel,
+                max pooling after), instead of one 5x5 conv of ``x24_channels`` and a
+                pooling (empty: that one).
             x24_fc (int): width of "24fc".
             x48_channels (tuple[int, int]): widths of x48's two conv layers.
             x48_fc (int): width of "48fc".
@@ -95,10 +121,8 @@ class FaceCraftNet(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.x12_head = _Head(x12_channels, dropout)
-        self.x24_body = nn.Sequential(
-            *_conv_pool(3, x24_channels, 5), nn.Flatten(),
-            nn.Linear(x24_channels * 9 * 9, x24_fc), nn.ReLU(inplace=True),
-        )
+        convs, flat = _conv_stack(3, 24, [tuple(c) for c in x24_convs] or [(x24_channels, 5, True)])
+        self.x24_body = nn.Sequential(*convs, nn.Linear(flat, x24_fc), nn.ReLU(inplace=True))
         self.x24_head = _Head(x24_fc + x12_channels, dropout)
         c1, c2 = x48_channels
         self.x48_body = nn.Sequential(
@@ -122,6 +146,7 @@ class FaceCraftNet(nn.Module):
             "x48_channels": tuple(net.X48_CHANNELS),
             "x48_fc": net.X48_FC,
             "dropout": net.DROPOUT,
+            "x24_convs": [(int(c), int(k), bool(p)) for c, k, p in net.X24_CONVS],
         }
 
     def branch_modules(self, branch):
