@@ -9,7 +9,8 @@
 # Each step is skipped when its output exists (a cache's cache.json, a stage's
 # model_final.pth); an interrupted stage resumes (--resume) from its last checkpoint, so the
 # script can simply be run again. CACHE_ROOT (default ../data/cascade_cache, outside the repo)
-# holds the caches. Extra arguments are passed to every training step.
+# holds the caches. A step "cache:<config>" (e.g. cache:separate_x48_rnet) cuts the cache that
+# config trains on, mined with its MODEL.WEIGHTS. Extra arguments are passed to every training step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -27,15 +28,24 @@ c = build_config(sys.argv[1]); print(','.join(repr(sys.argv[2] + '/' + d.rstrip(
 for step in $STEPS; do
   start=$(date +%s)
   if [[ $step == cache:* ]]; then
-    stage=${step#cache:}
-    dir="$CACHE_ROOT/$stage"
+    target=${step#cache:}
+    weights=()
+    if [ -f "configs/cascade/$target.yaml" ]; then
+      # cache:<config>: the cache that config trains on (its first CACHE_DIRS entry, under
+      # CACHE_ROOT), mined with its own MODEL.WEIGHTS (the earlier stages it builds on)
+      cfg=$target
+      dir=$(caches "$cfg" | sed -E "s/^\['([^']*)'.*/\1/")
+    else
+      # cache:x12 / x24 / x48: the shipped recipe's caches, mined with the stage before
+      cfg=separate_$target
+      dir="$CACHE_ROOT/$target"
+      prev=$(case $target in x24) echo separate_x12;; x48) echo separate_x24;; *) echo "";; esac)
+      if [ -n "$prev" ]; then weights=(MODEL.WEIGHTS "$(out_dir "$prev")/model_final.pth"); fi
+    fi
     if [ -f "$dir/cache.json" ]; then echo "[train_cascade] $step: $dir exists, skipping"; continue; fi
     rm -rf "$dir"
-    prev=$(case $stage in x24) echo separate_x12;; x48) echo separate_x24;; *) echo "";; esac)
-    weights=()
-    if [ -n "$prev" ]; then weights=(MODEL.WEIGHTS "$(out_dir "$prev")/model_final.pth"); fi
     echo "[train_cascade] $step: start $(stamp)"
-    "$PY" tools/build_crop_cache.py --config-file "configs/cascade/separate_$stage.yaml" \
+    "$PY" tools/build_crop_cache.py --config-file "configs/cascade/$cfg.yaml" \
       --out "$dir" "${weights[@]}"
   else
     out=$(out_dir "$step")
