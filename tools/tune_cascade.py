@@ -26,9 +26,7 @@ from detectron2.engine import default_argument_parser
 from detectron2.structures import Boxes, pairwise_iou
 
 import facecraft_d2  # noqa: F401  registers the datasets
-from facecraft_d2.config import build_config
-from facecraft_d2.data.heldout import load_heldout_images
-from facecraft_d2.model_zoo import load_model
+from facecraft_d2.evaluation.run import build_heldout_run
 from facecraft_d2.utils.io import atomic_write_json
 
 
@@ -83,9 +81,7 @@ def main():
     p.add_argument("--out", default=None, help="JSON file for every figure")
     args = p.parse_args()
     torch.set_num_threads(1)
-    cfg = build_config(args.config_file, args.opts, device="cpu")
-    model = load_model(cfg)
-    images, gts = load_heldout_images(cfg, args.max_images)
+    cfg, model, images, gts = build_heldout_run(args.config_file, args.opts, args.max_images)
     min_face = cfg.MODEL.FACECRAFT.TEST.MIN_FACE_SIZE
     num_faces = sum(len(f) for f, _ in gts)
     rows = []

@@ -22,6 +22,7 @@ from detectron2.utils.file_io import PathManager
 from ..config import build_config
 from ..data.builtin import FDDB_FOLDS_1_5, WIDER_TRAIN_HELDOUT
 from ..data.catalog import register_subset
+from ..data.heldout import load_heldout_images
 from ..model_zoo import load_model
 from .build import build_face_evaluator
 
@@ -29,6 +30,7 @@ __all__ = [
     "BENCHMARKS",
     "benchmark_datasets",
     "build_eval_model",
+    "build_heldout_run",
     "default_eval_cfg",
     "evaluate_model",
 ]
@@ -78,6 +80,21 @@ def default_eval_cfg():
     cfg.INPUT.FORMAT = "BGR"
     cfg.DATALOADER.NUM_WORKERS = 1
     return cfg
+
+
+def build_heldout_run(config_file, opts=(), max_images=150):
+    """
+    A cascade (its config's ``MODEL.WEIGHTS``) and the held-out WIDER train images it never
+    trained on (:func:`facecraft_d2.data.heldout.load_heldout_images`), for threshold tuning
+    and stage diagnostics (``tools/tune_cascade.py``, ``tools/stage_recall.py``).
+
+    Returns:
+        tuple: (cfg, model in eval mode, images [(3, H, W) uint8], gts [(faces (F, 4), ignore (G, 4))]).
+    """
+    cfg = build_config(config_file, list(opts), device="cpu")
+    model = load_model(cfg)
+    images, gts = load_heldout_images(cfg, max_images)
+    return cfg, model, images, gts
 
 
 def build_eval_model(config_file, weights=None, opts=()):
