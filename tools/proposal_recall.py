@@ -15,7 +15,8 @@ Each detector is ``NAME=CONFIG.yaml[:WEIGHTS]``, built as ``tools/eval_table.py`
 works). Prints a markdown table.
 """
 import argparse
-import json
+import os
+import sys
 
 import torch
 
@@ -23,6 +24,10 @@ from detectron2.data import DatasetCatalog, build_detection_test_loader
 
 from facecraft_d2.engine.proposals import compute_proposals, proposal_recall
 from facecraft_d2.evaluation.run import build_eval_model
+from facecraft_d2.utils.io import atomic_write_json
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from eval_table import parse_detector  # noqa: E402  the same detector specs as eval_table.py
 
 
 def get_parser():
@@ -38,19 +43,19 @@ def get_parser():
 
 
 def parse_spec(spec):
-    """"NAME=CONFIG.yaml[:WEIGHTS]" -> (name, config file, weights or None)."""
-    name, sep, rest = spec.partition("=")
-    config, _, weights = rest.partition(":")
-    if not sep or not name or not config.endswith((".yaml", ".yml")):
-        raise ValueError(f"expected NAME=CONFIG.yaml[:WEIGHTS], got {spec!r}")
-    return name, config, weights or None
+    """"NAME=CONFIG.yaml[:WEIGHTS]" -> (name, config file, weights or None); peers have no RPN."""
+    det = parse_detector(spec)
+    if det["kind"] != "config":
+        raise ValueError(f"expected NAME=CONFIG.yaml[:WEIGHTS] (a model with an RPN), got {spec!r}")
+    return det["name"], det["config_file"], det["weights"]
 
 
 def main(args):
     torch.set_num_threads(args.threads)
+    specs = [parse_spec(spec) for spec in args.detectors]  # a bad spec fails before any work
     dicts = DatasetCatalog.get(args.dataset)
     rows = []
-    for name, config, weights in map(parse_spec, args.detectors):
+    for name, config, weights in specs:
         model, cfg = build_eval_model(config, weights, ["MODEL.LOAD_PROPOSALS", "False"])
         loader = build_detection_test_loader(cfg, args.dataset)
         stats = proposal_recall(compute_proposals(model, loader), dicts, args.iou, args.min_face)
@@ -63,9 +68,8 @@ def main(args):
         print(f"| {r['name']} | {100 * r['recall']:.1f} | {r['faces']} | {r['images']} | "
               f"{r['proposals_per_image']} | {r['median_top_logit']:.2f} |")
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            json.dump({"dataset": args.dataset, "iou": args.iou, "min_face": args.min_face,
-                       "rows": rows}, f, indent=2)
+        atomic_write_json(args.output, {"dataset": args.dataset, "iou": args.iou,
+                                        "min_face": args.min_face, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -146,7 +146,7 @@ class FaceCraftNet(nn.Module):
             "x48_channels": tuple(net.X48_CHANNELS),
             "x48_fc": net.X48_FC,
             "dropout": net.DROPOUT,
-            "x24_convs": [(int(c), int(k), bool(p)) for c, k, p in net.X24_CONVS],
+            "x24_convs": net.X24_CONVS,
         }
 
     def branch_modules(self, branch):
