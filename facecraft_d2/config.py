@@ -175,6 +175,9 @@ def add_cascade_data_config(cfg):
     # Hard-negative mining: run the model's test pipeline up to this stage ("x12" or "x24";
     # "" = none) over each full training image and keep its boxes as samples.
     _C.MODEL.FACECRAFT.DATA.MINE_UPTO = ""
+    # Stage score thresholds of that mining run (x12, x24, x48); empty = TEST.SCORE_THRESHOLDS.
+    # Lets a stage's test thresholds change without changing what its cache was mined with.
+    _C.MODEL.FACECRAFT.DATA.MINE_SCORE_THRESHOLDS = []
     # At most this many mined negatives per image (a random subset; mined faces are all kept).
     _C.MODEL.FACECRAFT.DATA.MINED_NEGATIVES_PER_IMAGE = 60
     _C.MODEL.FACECRAFT.DATA.AUGMENT = CN()

@@ -7,10 +7,11 @@ Choose a cascade's stage thresholds and its default score threshold on the valid
 For every (x12, x24) threshold pair of the grid (x48's stays at ``--x48``), the cascade runs
 over the held-out images; its detections are matched greedily by score to the faces (IoU >=
 0.5). Faces smaller than the test's minimum face, crowd and invalid faces are *ignored*: a
-detection on them is neither a hit nor a false positive. For each pair it prints the recall at
-the score threshold that leaves at most ``--fp-per-image`` false positives per image, the
-recall at any score, and the time per image; then the pair and score threshold it picks (the
-highest recall at that false-positive rate).
+detection on them is neither a hit nor a false positive. For each pair it prints the faces'
+average precision (VOC's, as WIDER FACE's), the recall at the score threshold that leaves at
+most ``--fp-per-image`` false positives per image, the recall at any score, and the time per
+image; then the pair and score threshold it picks (the highest ``--select`` figure: by default
+the recall at that false-positive rate).
 
     DETECTRON2_DATASETS=../data/train_root .venv/bin/python tools/tune_cascade.py \
         --config-file configs/cascade/joint.yaml MODEL.WEIGHTS output/cascade/joint/model_final.pth \
@@ -23,52 +24,11 @@ import time
 import torch
 
 from detectron2.engine import default_argument_parser
-from detectron2.structures import Boxes, pairwise_iou
 
 import facecraft_d2  # noqa: F401  registers the datasets
+from facecraft_d2.evaluation.heldout_metrics import match_detections, summarize_matches
 from facecraft_d2.evaluation.run import build_heldout_run
 from facecraft_d2.utils.io import atomic_write_json
-
-
-def match(boxes, scores, faces, ignore):
-    """(scores, is_hit, is_fp) of one image's detections, greedy by score at IoU 0.5."""
-    order = scores.argsort(descending=True)
-    boxes, scores = boxes[order], scores[order]
-    hit = torch.zeros(len(boxes), dtype=torch.bool)
-    fp = torch.zeros(len(boxes), dtype=torch.bool)
-    iou_f = pairwise_iou(Boxes(boxes), Boxes(faces)) if len(faces) else torch.zeros(len(boxes), 0)
-    iou_i = pairwise_iou(Boxes(boxes), Boxes(ignore)) if len(ignore) else torch.zeros(len(boxes), 0)
-    taken = torch.zeros(len(faces), dtype=torch.bool)
-    for k in range(len(boxes)):
-        if len(faces):
-            cand = iou_f[k].clone()
-            cand[taken] = -1
-            j = int(cand.argmax())
-            if cand[j] >= 0.5:
-                taken[j], hit[k] = True, True
-                continue
-        if len(ignore) and iou_i[k].max() >= 0.3 or len(faces) and iou_f[k].max() >= 0.5:
-            continue  # on an ignored face, or a duplicate of a found one that NMS kept
-        fp[k] = True
-    return scores, hit, fp
-
-
-def summarize(per_image, num_faces, fp_per_image):
-    scores = torch.cat([p[0] for p in per_image])
-    hit = torch.cat([p[1] for p in per_image])
-    fp = torch.cat([p[2] for p in per_image])
-    order = scores.argsort(descending=True)
-    scores, hit, fp = scores[order], hit[order], fp[order]
-    tp_c, fp_c = hit.cumsum(0).float(), fp.cumsum(0).float()
-    allowed = fp_per_image * len(per_image)
-    ok = torch.nonzero(fp_c <= allowed)[:, 0]
-    k = int(ok.max()) if len(ok) else -1
-    return {
-        "recall_at_fp_rate": float(tp_c[k] / num_faces) if k >= 0 else 0.0,
-        "score_threshold": float(scores[k]) if k >= 0 else 1.0,
-        "recall_any_score": float(hit.sum() / num_faces),
-        "false_positives_any_score_per_image": float(fp.sum() / len(per_image)),
-    }
 
 
 def main():
@@ -78,6 +38,9 @@ def main():
     p.add_argument("--x48", type=float, default=0.3, help="x48's stage threshold (low: the score threshold decides)")
     p.add_argument("--fp-per-image", type=float, default=0.1)
     p.add_argument("--max-images", type=int, default=150)
+    p.add_argument("--select", choices=["recall_at_fp_rate", "ap"], default="recall_at_fp_rate",
+                   help="the figure that picks the best pair (ap: the held-out faces' average "
+                   "precision, as WIDER FACE's, which rewards recall at any score)")
     p.add_argument("--out", default=None, help="JSON file for every figure")
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -91,15 +54,15 @@ def main():
             start = time.perf_counter()
             dets = [model.detect([img])[0] for img in images]
             ms = 1000 * (time.perf_counter() - start) / len(images)
-            per_image = [match(b, s, f, i) for (b, s), (f, i) in zip(dets, gts)]
+            per_image = [match_detections(b, s, f, i) for (b, s), (f, i) in zip(dets, gts)]
             row = {"x12": t1, "x24": t2, "x48": args.x48, "ms_per_image": round(ms, 1),
-                   **summarize(per_image, num_faces, args.fp_per_image)}
+                   **summarize_matches(per_image, num_faces, args.fp_per_image)}
             rows.append(row)
             print(json.dumps(row), flush=True)
-    best = max(rows, key=lambda r: (round(r["recall_at_fp_rate"], 3), -r["ms_per_image"]))
+    best = max(rows, key=lambda r: (round(r[args.select], 3), -r["ms_per_image"]))
     result = {"config": args.config_file, "weights": cfg.MODEL.WEIGHTS, "images": len(images),
               "faces": num_faces, "min_face": min_face, "fp_per_image": args.fp_per_image,
-              "rows": rows, "best": best}
+              "select": args.select, "rows": rows, "best": best}
     print("best:", json.dumps(best))
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

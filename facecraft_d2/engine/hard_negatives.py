@@ -74,12 +74,23 @@ class StageSampleMaker:
         self.neg_iou, self.size = fc.NEG_IOU, fc.SAMPLER.INPUT_SIZE
         self.bands = (min(fc.POS_IOU), fc.PART_IOU, fc.NEG_IOU)
         self.mine_upto = fc.DATA.MINE_UPTO or None
+        self.mine_thresholds = tuple(fc.DATA.MINE_SCORE_THRESHOLDS) or None
         self.background_sets = set(fc.DATA.BACKGROUND_SETS)
         self.landmark_sets = set(fc.DATA.LANDMARK_SETS)
 
     def _mined(self, image):
-        """The squares of the boxes the earlier stages keep on the full image, (M, 4)."""
-        boxes, _ = self.model.propose([image], self.mine_upto)[0]
+        """
+        The squares of the boxes the earlier stages keep on the full image, (M, 4), at the
+        stage thresholds ``DATA.MINE_SCORE_THRESHOLDS`` (default: the model's test ones).
+        """
+        pipeline = self.model.inference_pipeline
+        test_thresholds = pipeline.score_thresholds
+        if self.mine_thresholds:
+            pipeline.score_thresholds = self.mine_thresholds
+        try:
+            boxes, _ = self.model.propose([image], self.mine_upto)[0]
+        finally:
+            pipeline.score_thresholds = test_thresholds
         return square_boxes(boxes)
 
     def _cap_mined_negatives(self, ious, mined, generator):

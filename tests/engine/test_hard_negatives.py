@@ -66,6 +66,11 @@ def test_stage_false_positives_become_next_stage_negatives(tmp_path):
     cfg, quiet = _model(x12_fires=False)
     crops, ious, _ = StageSampleMaker(cfg, quiet)("widerface_train", d, torch.Generator().manual_seed(0))
     assert len(crops) == len(ious) == 0
+    # the mining thresholds, not the test ones, decide what is mined (and the test ones stay)
+    cfg, model = _model(x12_fires=True, **{"MODEL.FACECRAFT.DATA.MINE_SCORE_THRESHOLDS": "[1.01, 0.5, 0.1]"})
+    crops, _, _ = StageSampleMaker(cfg, model)("widerface_train", d, torch.Generator().manual_seed(0))
+    assert len(crops) == 0 and model.inference_pipeline.score_thresholds == tuple(
+        cfg.MODEL.FACECRAFT.TEST.SCORE_THRESHOLDS)
 
 
 def test_training_crops_equal_the_test_pipelines_accurate_crops(tmp_path):

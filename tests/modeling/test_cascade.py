@@ -313,6 +313,11 @@ def test_score_stages_rank_by_the_geometric_mean_of_stage_probabilities():
     (boxes, scores), = model.detect([image])
     assert len(boxes) > 0 and ((scores > 0) & (scores <= 1)).all()
     assert (scores[:-1] >= scores[1:]).all()
+    # with_probs: the same detections, each with its three stage probabilities
+    with torch.inference_mode():
+        (b2, s2, probs), = model.inference_pipeline(model, [image], with_probs=True)
+    assert torch.equal(b2, boxes) and torch.equal(s2, scores) and probs.shape == (len(boxes), 3)
+    torch.testing.assert_close(s2, (probs[:, 1] * probs[:, 2]).sqrt(), atol=1e-6, rtol=0)
 
 
 def test_flip_stages_average_the_crop_and_its_mirror_image():

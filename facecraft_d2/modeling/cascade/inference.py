@@ -180,7 +180,7 @@ class CascadeInference:
             levels = [(1.0, image)] + levels
         return crop_from_pyramid(levels, boxes, size, resample=self.crop_mode == "fast")
 
-    def __call__(self, model, images, upto=None):
+    def __call__(self, model, images, upto=None, with_probs=False):
         """
         Args:
             model (FaceCraftCascade): gives ``net``, ``net_input`` and ``regress``.
@@ -190,8 +190,11 @@ class CascadeInference:
             upto (str): stop after this stage ("x12" or "x24"), before its squares are
                 cropped for the next one and without the final NMS (hard-negative mining);
                 None: the whole pipeline.
+            with_probs (bool): also return each detection's face probability at every stage
+                it passed (for score diagnostics: ``tools/rescore_heldout.py``).
         Returns:
-            list[(boxes (K, 4) XYXY, scores (K,))], one per image, in its coordinates.
+            list[(boxes (K, 4) XYXY, scores (K,))], one per image, in its coordinates; with
+            ``with_probs``, list[(boxes, scores, probs (K, S))], S the stages run.
         """
         per_image = [self.stage1(model, img) for img in images]
         images = [img.float() for img in images]  # the crops' source
@@ -226,17 +229,17 @@ class CascadeInference:
         scores = probs[:, -1] if upto is not None else self.final_scores(probs)
         results = []
         for i, img in enumerate(images):
-            b, s = boxes[owner == i], scores[owner == i]
+            b, s, p = boxes[owner == i], scores[owner == i], probs[owner == i]
             b = Boxes(b)
             b.clip(tuple(img.shape[-2:]))
             valid = b.nonempty(threshold=0.0)
-            b, s = b.tensor[valid], s[valid]
+            b, s, p = b.tensor[valid], s[valid], p[valid]
             if upto is None:
                 keep = batched_nms(b, s, torch.zeros_like(s, dtype=torch.long), self.nms_thresh)
                 keep = keep[suppress_contained(b[keep], s[keep], self.containment_thresh)]
                 keep = keep[: self.max_detections]
-                b, s = b[keep], s[keep]
-            results.append((b, s))
+                b, s, p = b[keep], s[keep], p[keep]
+            results.append((b, s, p) if with_probs else (b, s))
         return results
 
     def final_scores(self, probs):
