@@ -47,7 +47,7 @@ def test_cache_then_train_then_mine_then_train(datasets_root, tmp_path, monkeypa
 
     weights = str(tmp_path / "x12" / "model_final.pth")
     c24 = _build_cache(monkeypatch, "separate_x24.yaml", str(tmp_path / "cache_x24"), "MODEL.WEIGHTS", weights,
-                       "MODEL.FACECRAFT.TEST.SCORE_THRESHOLDS", "[0.0, 0.5, 0.7]")  # x12 keeps every window
+                       "MODEL.FACECRAFT.DATA.MINE_SCORE_THRESHOLDS", "[0.0, 0.5, 0.7]")  # x12 mines every window
     assert c24["mine_upto"] == "x12" and c24["weights"] == weights
     # the mined boxes come on top of the same candidates: more samples than x12's cache
     assert sum(s["count"] for s in c24["shards"]) > sum(s["count"] for s in c12["shards"])
