@@ -109,6 +109,8 @@ def fit_box_correction(dets, gts, score_fn):
             (f[:, 2] - f[:, 0]) / w,
             (f[:, 3] - f[:, 1]) / h,
         ], dim=1))
+    if not rows:  # no detection near a face: no correction
+        return [0.0, 0.0, 1.0, 1.0]
     return torch.cat(rows).median(0).values.tolist()
 
 
