@@ -59,14 +59,19 @@ def features(boxes, probs, size):
     return torch.cat(cols, dim=1)
 
 
+def best_face(boxes, faces):
+    """Each detection's highest IoU with a face and that face's index, (K,) and (K,)."""
+    if len(faces) == 0 or len(boxes) == 0:
+        return boxes.new_zeros(len(boxes)), torch.zeros(len(boxes), dtype=torch.long)
+    return pairwise_iou(Boxes(boxes), Boxes(faces)).max(1)
+
+
 def fit_score(dets, gts, size):
     """A logistic regression (L-BFGS) of detection-covers-a-face -> score function."""
     xs, ys, ws = [], [], []
     for (boxes, probs), (faces, ignore) in zip(dets, gts):
-        label = torch.zeros(len(boxes))
+        label = (best_face(boxes, faces)[0] >= 0.5).float()
         weight = torch.ones(len(boxes))
-        if len(faces) and len(boxes):
-            label = (pairwise_iou(Boxes(boxes), Boxes(faces)).max(1).values >= 0.5).float()
         if len(ignore) and len(boxes):  # background on an ignore region teaches nothing
             on_ignore = pairwise_iou(Boxes(boxes), Boxes(ignore)).max(1).values >= 0.3
             weight[on_ignore & (label == 0)] = 0
@@ -97,10 +102,10 @@ def fit_box_correction(dets, gts, score_fn):
     """Median (dx, dy) centre shift in box widths / heights and (sw, sh) size factors."""
     rows = []
     for (boxes, probs), (faces, _) in zip(dets, gts):
-        if not len(faces) or not len(boxes):
-            continue
-        best, j = pairwise_iou(Boxes(boxes), Boxes(faces)).max(1)
+        best, j = best_face(boxes, faces)
         sel = (best >= 0.4) & (score_fn(boxes, probs) >= 0.5)
+        if not sel.any():
+            continue
         b, f = boxes[sel], faces[j[sel]]
         w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
         rows.append(torch.stack([

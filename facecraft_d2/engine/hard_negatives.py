@@ -83,14 +83,12 @@ class StageSampleMaker:
         The squares of the boxes the earlier stages keep on the full image, (M, 4), at the
         stage thresholds ``DATA.MINE_SCORE_THRESHOLDS`` (default: the model's test ones).
         """
-        pipeline = self.model.inference_pipeline
-        test_thresholds = pipeline.score_thresholds
-        if self.mine_thresholds:
-            pipeline.score_thresholds = self.mine_thresholds
+        test_thresholds = self.model.test_thresholds
+        self.model.test_thresholds = self.mine_thresholds or test_thresholds
         try:
             boxes, _ = self.model.propose([image], self.mine_upto)[0]
         finally:
-            pipeline.score_thresholds = test_thresholds
+            self.model.test_thresholds = test_thresholds
         return square_boxes(boxes)
 
     def _cap_mined_negatives(self, ious, mined, generator):
