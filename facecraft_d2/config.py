@@ -104,6 +104,10 @@ def add_cascade_net_config(cfg):
     _C.MODEL.FACECRAFT.NET.X24_FC = 128
     # Widths of x48's two conv layers (after Li et al.'s 48-net).
     _C.MODEL.FACECRAFT.NET.X48_CHANNELS = [64, 64]
+    # x48's conv layers as [channels, kernel, max pooling 3x3/2 after it (1) or not (0)], in
+    # order, instead of Li et al.'s two 5x5 convs of X48_CHANNELS, each with a pooling ([]:
+    # those). E.g. MTCNN's O-Net body is [[32, 3, 1], [64, 3, 1], [64, 3, 1], [128, 2, 0]].
+    _C.MODEL.FACECRAFT.NET.X48_CONVS = []
     # Width of x48's fully connected layer "48fc" (paper: 256).
     _C.MODEL.FACECRAFT.NET.X48_FC = 256
     # Dropout probability before every classification / regression layer.

@@ -40,11 +40,11 @@ from detectron2.utils.logger import setup_logger
 from facecraft_d2.evaluation.run import (
     BENCHMARKS,
     benchmark_datasets,
-    build_eval_model,
-    default_eval_cfg,
+    build_detector,
     evaluate_model,
+    parse_detector,
 )
-from facecraft_d2.peers import PEER_DETECTOR_REGISTRY, build_peer_detector
+from facecraft_d2.peers import PEER_DETECTOR_REGISTRY
 
 logger = logging.getLogger("facecraft_d2.eval_table")
 
@@ -84,41 +84,6 @@ def get_parser():
                         help="KEY VALUE pairs applied to every cascade config, "
                         "e.g. MODEL.FACECRAFT.TEST.MIN_FACE_SIZE 24 (must come last)")
     return parser
-
-
-def parse_detector(spec):
-    """
-    Args:
-        spec (str): ``NAME=CONFIG.yaml[:WEIGHTS]``, ``PEER`` or ``NAME=PEER``.
-    Returns:
-        dict: {"name", "kind": "config" or "peer", and "config_file", "weights" or "peer"}.
-    """
-    name, sep, target = spec.partition("=")
-    if not sep:
-        name, target = spec, spec
-    if not name:
-        raise ValueError(f"detector {spec!r} has an empty name")
-    if target in PEER_DETECTOR_REGISTRY:
-        return {"name": name, "kind": "peer", "peer": target}
-    config_file, _, weights = target.partition(":")
-    if not config_file.endswith((".yaml", ".yml")):
-        peers = sorted(k for k, _ in PEER_DETECTOR_REGISTRY)
-        raise ValueError(f"detector {spec!r} is neither a peer {peers} "
-                         "nor NAME=CONFIG.yaml[:WEIGHTS]")
-    if not os.path.isfile(config_file):
-        raise FileNotFoundError(f"config {config_file!r} of detector {name!r} does not exist")
-    return {"name": name, "kind": "config", "config_file": config_file, "weights": weights or None}
-
-
-def build_detector(det, opts=(), num_workers=1, device="cpu"):
-    """Returns (model, cfg) of a parsed detector."""
-    if det["kind"] == "peer":
-        model, cfg = build_peer_detector(det["peer"], device=device), default_eval_cfg()
-        cfg.DATALOADER.NUM_WORKERS = num_workers
-        cfg.MODEL.DEVICE = device
-        return model, cfg
-    opts = list(opts) + ["DATALOADER.NUM_WORKERS", str(num_workers), "MODEL.DEVICE", device]
-    return build_eval_model(det["config_file"], det["weights"], opts)
 
 
 def _fmt(value, digits=1):

@@ -15,19 +15,15 @@ Each detector is ``NAME=CONFIG.yaml[:WEIGHTS]``, built as ``tools/eval_table.py`
 works). Prints a markdown table.
 """
 import argparse
-import os
-import sys
 
 import torch
 
 from detectron2.data import DatasetCatalog, build_detection_test_loader
 
 from facecraft_d2.engine.proposals import compute_proposals, proposal_recall
-from facecraft_d2.evaluation.run import build_eval_model
+from facecraft_d2.evaluation.run import build_eval_model, parse_detector
 from facecraft_d2.utils.io import atomic_write_json
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eval_table import parse_detector  # noqa: E402  the same detector specs as eval_table.py
 
 
 def get_parser():

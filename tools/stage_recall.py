@@ -21,21 +21,14 @@ import os
 import torch
 
 from detectron2.engine import default_argument_parser
-from detectron2.structures import Boxes, pairwise_iou
 
 import facecraft_d2  # noqa: F401  registers the datasets
 from facecraft_d2.evaluation.run import build_heldout_run
+from facecraft_d2.layers import best_iou
 from facecraft_d2.utils.io import atomic_write_json
 
 SIZE_BINS = (24, 32, 48, 96, float("inf"))
 IOUS = (0.5, 0.3)
-
-
-def best_iou(boxes, faces):
-    """(F,) each face's highest IoU with ``boxes`` (K, 4) (0 where K = 0)."""
-    if len(faces) == 0 or len(boxes) == 0:
-        return torch.zeros(len(faces))
-    return pairwise_iou(Boxes(faces), Boxes(boxes)).max(dim=1).values
 
 
 def recall_table(best, sides):
@@ -65,12 +58,13 @@ def main():
     for img, (faces, _) in zip(images, gts):
         wh = (faces[:, 2:] - faces[:, :2]).clamp(min=0)
         sides.append((wh[:, 0] * wh[:, 1]).sqrt())
-        (b12, _), = model.propose([img], "x12")
-        (b24, _), = model.propose([img], "x24")
-        (b48, s48), = model.detect([img])
+        trace = {}  # what x24 and x48 saw, from the same run
+        (b48, s48), = model.detect([img], trace=trace)
+        none = torch.zeros(0, 4)
+        b12, b24 = (trace[k][0][0] if k in trace else none for k in ("x12", "x24"))
         for key, boxes in (("after_x12", b12), ("after_x24", b24), ("final", b48),
                            ("default", b48[s48 >= default])):
-            stages[key].append(best_iou(boxes, faces))
+            stages[key].append(best_iou(faces, boxes))
             counts[key] += len(boxes)
     sides = torch.cat(sides)
     result = {"config": args.config_file, "weights": cfg.MODEL.WEIGHTS, "images": len(images),

@@ -18,9 +18,10 @@ import numpy as np
 import torch
 
 from detectron2.modeling.postprocessing import detector_postprocess
-from detectron2.structures import Boxes, BoxMode, pairwise_iou
+from detectron2.structures import BoxMode
 from detectron2.utils.file_io import PathManager
 
+from ..layers import best_iou
 from ..utils.io import atomic_write
 
 __all__ = ["compute_proposals", "proposal_recall", "save_proposals"]
@@ -108,9 +109,8 @@ def proposal_recall(proposals, dataset_dicts, iou_thresh=0.5, min_face=0.0):
         if len(logits):
             top.append(float(np.max(logits)))
         faces += len(gt)
-        if gt and len(boxes):
-            iou = pairwise_iou(Boxes(torch.tensor(gt, dtype=torch.float32)), Boxes(boxes))
-            covered += int((iou.max(dim=1).values >= iou_thresh).sum())
+        covered += int((best_iou(torch.tensor(gt, dtype=torch.float32).reshape(-1, 4), boxes)
+                        >= iou_thresh).sum())
     return {
         "recall": covered / faces if faces else float("nan"),
         "faces": faces,

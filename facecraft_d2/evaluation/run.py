@@ -24,15 +24,18 @@ from ..data.builtin import FDDB_FOLDS_1_5, WIDER_TRAIN_HELDOUT
 from ..data.catalog import register_subset
 from ..data.heldout import load_heldout_images
 from ..model_zoo import load_model
+from ..peers import PEER_DETECTOR_REGISTRY, build_peer_detector
 from .build import build_face_evaluator
 
 __all__ = [
     "BENCHMARKS",
     "benchmark_datasets",
+    "build_detector",
     "build_eval_model",
     "build_heldout_run",
     "default_eval_cfg",
     "evaluate_model",
+    "parse_detector",
 ]
 
 logger = logging.getLogger(__name__)
@@ -122,6 +125,43 @@ def build_eval_model(config_file, weights=None, opts=()):
     if weights == "random":
         logger.warning("%s: evaluating a RANDOMLY INITIALISED model (no weights)", config_file)
     return load_model(cfg), cfg  # weights-only: never runs code
+
+
+def parse_detector(spec):
+    """
+    A detector named on a command line (``tools/eval_table.py``, ``tools/proposal_recall.py``).
+
+    Args:
+        spec (str): ``NAME=CONFIG.yaml[:WEIGHTS]``, ``PEER`` or ``NAME=PEER``.
+    Returns:
+        dict: {"name", "kind": "config" or "peer", and "config_file", "weights" or "peer"}.
+    """
+    name, sep, target = spec.partition("=")
+    if not sep:
+        name, target = spec, spec
+    if not name:
+        raise ValueError(f"detector {spec!r} has an empty name")
+    if target in PEER_DETECTOR_REGISTRY:
+        return {"name": name, "kind": "peer", "peer": target}
+    config_file, _, weights = target.partition(":")
+    if not config_file.endswith((".yaml", ".yml")):
+        peers = sorted(k for k, _ in PEER_DETECTOR_REGISTRY)
+        raise ValueError(f"detector {spec!r} is neither a peer {peers} "
+                         "nor NAME=CONFIG.yaml[:WEIGHTS]")
+    if not os.path.isfile(config_file):
+        raise FileNotFoundError(f"config {config_file!r} of detector {name!r} does not exist")
+    return {"name": name, "kind": "config", "config_file": config_file, "weights": weights or None}
+
+
+def build_detector(det, opts=(), num_workers=1, device="cpu"):
+    """Returns (model, cfg) of a parsed detector."""
+    if det["kind"] == "peer":
+        model, cfg = build_peer_detector(det["peer"], device=device), default_eval_cfg()
+        cfg.DATALOADER.NUM_WORKERS = num_workers
+        cfg.MODEL.DEVICE = device
+        return model, cfg
+    opts = list(opts) + ["DATALOADER.NUM_WORKERS", str(num_workers), "MODEL.DEVICE", device]
+    return build_eval_model(det["config_file"], det["weights"], opts)
 
 
 class _ForwardTimer:

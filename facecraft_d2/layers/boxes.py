@@ -1,10 +1,11 @@
 # Copyright (c) facecraft_d2 contributors.
-"""Box geometry shared by the cascade's sample labelling and the R-CNN's ignore regions."""
+"""Box geometry shared by the cascade's sample labelling, the R-CNN's ignore regions and the
+recall diagnostics."""
 import torch
 
-from detectron2.structures import Boxes, pairwise_ioa
+from detectron2.structures import Boxes, pairwise_ioa, pairwise_iou
 
-__all__ = ["covered_by_ignore"]
+__all__ = ["best_iou", "covered_by_ignore"]
 
 
 def covered_by_ignore(boxes: Boxes, ignore: Boxes, ioa: float) -> torch.Tensor:
@@ -20,3 +21,15 @@ def covered_by_ignore(boxes: Boxes, ignore: Boxes, ioa: float) -> torch.Tensor:
     if len(ignore) == 0 or len(boxes) == 0:
         return torch.zeros(len(boxes), dtype=torch.bool, device=boxes.tensor.device)
     return pairwise_ioa(ignore, boxes).sum(dim=0) > ioa
+
+
+def best_iou(faces: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """
+    Args:
+        faces (Tensor): (F, 4) XYXY faces; boxes (Tensor): (K, 4) XYXY boxes.
+    Returns:
+        Tensor: (F,) each face's highest IoU with any of the boxes (0 where K = 0).
+    """
+    if len(faces) == 0 or len(boxes) == 0:
+        return torch.zeros(len(faces), device=faces.device)
+    return pairwise_iou(Boxes(faces), Boxes(boxes)).max(dim=1).values

@@ -1,9 +1,11 @@
 # Copyright (c) facecraft_d2 contributors.
-"""tools/stage_recall.py's per-face matching and its recall by face size."""
+"""The per-face best IoU (facecraft_d2.layers.best_iou) and tools/stage_recall.py's recall by face size."""
 import os
 import runpy
 
 import torch
+
+from facecraft_d2.layers import best_iou
 
 TOOL = runpy.run_path(os.path.join(os.path.dirname(__file__), "..", "..", "tools", "stage_recall.py"))
 
@@ -11,9 +13,9 @@ TOOL = runpy.run_path(os.path.join(os.path.dirname(__file__), "..", "..", "tools
 def test_best_iou_per_face_and_empty_inputs():
     faces = torch.tensor([[0.0, 0, 10, 10], [20, 20, 60, 60]])
     boxes = torch.tensor([[0.0, 0, 10, 5], [20, 20, 60, 60], [100, 100, 110, 110]])
-    assert torch.allclose(TOOL["best_iou"](boxes, faces), torch.tensor([0.5, 1.0]))
-    assert torch.equal(TOOL["best_iou"](torch.zeros(0, 4), faces), torch.zeros(2))
-    assert TOOL["best_iou"](boxes, torch.zeros(0, 4)).shape == (0,)
+    assert torch.allclose(best_iou(faces, boxes), torch.tensor([0.5, 1.0]))
+    assert torch.equal(best_iou(faces, torch.zeros(0, 4)), torch.zeros(2))
+    assert best_iou(torch.zeros(0, 4), boxes).shape == (0,)
 
 
 def test_recall_table_by_size_and_iou():

@@ -77,6 +77,27 @@ def test_x24_conv_stack_from_config():
         FaceCraftNet(x24_convs=[(8, 11, True), (8, 5, True)])
 
 
+
+def test_x48_conv_stack_from_config():
+    cfg = cascade_cfg()
+    cfg.MODEL.FACECRAFT.NET.X48_CONVS = [[32, 3, 1], [64, 3, 1], [64, 3, 1], [128, 2, 0]]  # O-Net's
+    net = FaceCraftNet(cfg)
+    convs = [m for m in net.x48_body if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size[0]) for c in convs] == [(32, 3), (64, 3), (64, 3), (128, 2)]
+    # 48 -> 46 -> 22 -> 20 -> 9 -> 7 -> 3 -> 2: 128 x 2 x 2 features into 48fc
+    assert [m for m in net.x48_body if isinstance(m, torch.nn.Linear)][0].in_features == 128 * 2 * 2
+    net.eval()
+    patch = torch.rand(3, 3, 48, 48)
+    assert net(patch)["x48"][0].shape == (3, 2) and net.stage_features(patch, "x48")["x48"].shape == (3, 400)
+    # the default (empty) stack is Li et al.'s two 5x5 convs: the same parameter names and
+    # shapes as before the key existed, so shipped weights load unchanged
+    default = FaceCraftNet(cascade_cfg())
+    shapes = {k: tuple(v.shape) for k, v in default.state_dict().items() if k.startswith("x48_body")}
+    c1, c2 = cascade_cfg().MODEL.FACECRAFT.NET.X48_CHANNELS
+    assert shapes == {"x48_body.0.weight": (c1, 3, 5, 5), "x48_body.0.bias": (c1,),
+                      "x48_body.3.weight": (c2, c1, 5, 5), "x48_body.3.bias": (c2,),
+                      "x48_body.7.weight": (256, c2 * 8 * 8), "x48_body.7.bias": (256,)}
+
 def test_branch_labels_and_threshold_masks():
     ious = torch.tensor([0.0, 0.49, 0.5, 0.66, 0.75, 0.85])
     assert branch_labels(ious, 0.8, 0.5).tolist() == [0, 0, -1, -1, -1, 1]
@@ -319,6 +340,27 @@ def test_score_stages_rank_by_the_geometric_mean_of_stage_probabilities():
     assert torch.equal(b2, boxes) and torch.equal(s2, scores) and probs.shape == (len(boxes), 3)
     torch.testing.assert_close(s2, (probs[:, 1] * probs[:, 2]).sqrt(), atol=1e-6, rtol=0)
 
+
+
+def test_trace_records_what_each_stage_saw_in_one_run():
+    """detect(trace=...) gives, from one run, what propose("x12") and propose("x24") give."""
+    opts = {"MODEL.FACECRAFT.TEST.SCORE_THRESHOLDS": [0.3, 0.3, 0.0],
+            "MODEL.FACECRAFT.TEST.MAX_PROPOSALS": 40, "MODEL.FACECRAFT.TEST.MIN_FACE_SIZE": 40}
+    torch.manual_seed(0)
+    model = build_model(cascade_cfg(**opts))
+    model.eval()
+    images = [torch.randint(0, 255, (3, 96, 128)).float(), torch.randint(0, 255, (3, 80, 64)).float()]
+    trace = {}
+    detections = model.detect(images, trace=trace)
+    assert sorted(trace) == ["x12", "x24"] and all(len(v) == len(images) for v in trace.values())
+    for upto in ("x12", "x24"):
+        for (b, s), (bp, sp) in zip(trace[upto], model.propose(images, upto)):
+            assert len(b) > 0 and torch.equal(b, bp) and torch.equal(s, sp)
+            assert not b.is_inference()
+    for (b, s), (b0, s0) in zip(detections, model.detect(images)):  # tracing changes nothing
+        assert torch.equal(b, b0) and torch.equal(s, s0)
+    # x24 passes on no more boxes than it was given
+    assert sum(len(b) for b, _ in trace["x24"]) <= sum(len(b) for b, _ in trace["x12"])
 
 def test_flip_stages_average_the_crop_and_its_mirror_image():
     """FLIP_STAGES ["x48"]: x48's probability is the mean over the crop and its mirror image."""

@@ -32,17 +32,18 @@ def test_fddb_folds_union(datasets_root):
 
 
 def test_parse_detector_specs():
-    eval_table = _eval_table()
-    assert eval_table.parse_detector("mtcnn") == {"name": "mtcnn", "kind": "peer", "peer": "mtcnn"}
-    assert eval_table.parse_detector("m2=mtcnn")["name"] == "m2"
+    from facecraft_d2.evaluation.run import parse_detector
+
+    assert parse_detector("mtcnn") == {"name": "mtcnn", "kind": "peer", "peer": "mtcnn"}
+    assert parse_detector("m2=mtcnn")["name"] == "m2"
     joint = os.path.join(ROOT, "configs", "cascade", "joint.yaml")
-    det = eval_table.parse_detector("joint={}:w.pth".format(joint))
+    det = parse_detector("joint={}:w.pth".format(joint))
     assert (det["kind"], det["config_file"], det["weights"]) == ("config", joint, "w.pth")
-    assert eval_table.parse_detector("j=" + joint)["weights"] is None
+    assert parse_detector("j=" + joint)["weights"] is None
     with pytest.raises(ValueError):
-        eval_table.parse_detector("x=not_a_peer")
+        parse_detector("x=not_a_peer")
     with pytest.raises(FileNotFoundError):
-        eval_table.parse_detector("x=missing.yaml:w.pth")
+        parse_detector("x=missing.yaml:w.pth")
 
 
 def test_cascade_opts_and_missing_weights(tmp_path):

@@ -180,7 +180,7 @@ class CascadeInference:
             levels = [(1.0, image)] + levels
         return crop_from_pyramid(levels, boxes, size, resample=self.crop_mode == "fast")
 
-    def __call__(self, model, images, upto=None, with_probs=False):
+    def __call__(self, model, images, upto=None, with_probs=False, trace=None):
         """
         Args:
             model (FaceCraftCascade): gives ``net``, ``net_input`` and ``regress``.
@@ -192,6 +192,10 @@ class CascadeInference:
                 None: the whole pipeline.
             with_probs (bool): also return each detection's face probability at every stage
                 it passed (for score diagnostics: ``tools/rescore_heldout.py``).
+            trace (dict or None): if given, filled with what each later stage saw, from the
+                same run: ``trace["x12"]`` and ``trace["x24"]`` are lists, one per image, of
+                (boxes (K, 4), scores (K,)) as :meth:`__call__` returns with that ``upto``
+                (a key is absent when no box was left for its stage).
         Returns:
             list[(boxes (K, 4) XYXY, scores (K,))], one per image, in its coordinates; with
             ``with_probs``, list[(boxes, scores, probs (K, S))], S the stages run.
@@ -208,6 +212,9 @@ class CascadeInference:
                 keep = batched_nms(boxes, probs[:, -1], owner, self.stage_nms_thresh)
                 keep = keep.sort().values  # keep boxes grouped by image
                 boxes, probs, owner = boxes[keep], probs[keep], owner[keep]
+            if trace is not None:  # what this stage sees: the output with upto = the one before
+                trace[BRANCHES[BRANCHES.index(stage) - 1]] = [
+                    (b, p[:, -1]) for b, p in self._per_image(images, owner, boxes, probs)]
             if upto is not None and BRANCHES.index(stage) > BRANCHES.index(upto):
                 break  # what the next stage would see
             if len(boxes) == 0:
@@ -228,12 +235,7 @@ class CascadeInference:
             probs, owner = torch.cat([probs[keep], prob[keep, None]], dim=1), owner[keep]
         scores = probs[:, -1] if upto is not None else self.final_scores(probs)
         results = []
-        for i, img in enumerate(images):
-            b, s, p = boxes[owner == i], scores[owner == i], probs[owner == i]
-            b = Boxes(b)
-            b.clip(tuple(img.shape[-2:]))
-            valid = b.nonempty(threshold=0.0)
-            b, s, p = b.tensor[valid], s[valid], p[valid]
+        for b, s, p in self._per_image(images, owner, boxes, scores, probs):
             if upto is None:
                 keep = batched_nms(b, s, torch.zeros_like(s, dtype=torch.long), self.nms_thresh)
                 keep = keep[suppress_contained(b[keep], s[keep], self.containment_thresh)]
@@ -241,6 +243,22 @@ class CascadeInference:
                 b, s, p = b[keep], s[keep], p[keep]
             results.append((b, s, p) if with_probs else (b, s))
         return results
+
+    @staticmethod
+    def _per_image(images, owner, boxes, *columns):
+        """
+        Split the boxes of all images (K, 4), their ``owner`` (K,) and per-box ``columns``
+        (K, ...) by image: a list of (boxes clipped to the image, without the empty ones, and
+        the same rows of each column).
+        """
+        out = []
+        for i, img in enumerate(images):
+            mine = owner == i
+            b = Boxes(boxes[mine])
+            b.clip(tuple(img.shape[-2:]))
+            valid = b.nonempty(threshold=0.0)
+            out.append((b.tensor[valid], *[c[mine][valid] for c in columns]))
+        return out
 
     def final_scores(self, probs):
         """

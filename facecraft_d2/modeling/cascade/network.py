@@ -102,7 +102,7 @@ class FaceCraftNet(nn.Module):
 
     @configurable
     def __init__(self, *, x12_channels=16, x24_channels=64, x24_fc=128, x48_channels=(64, 64),
-                 x48_fc=256, dropout=0.25, x24_convs=()):
+                 x48_fc=256, dropout=0.25, x24_convs=(), x48_convs=()):
         """
         Args:
             x12_channels (int): width of x12's conv layers (its feature is x12_channels x 1 x 1).
@@ -112,6 +112,9 @@ class FaceCraftNet(nn.Module):
                 pooling (empty: that one).
             x24_fc (int): width of "24fc".
             x48_channels (tuple[int, int]): widths of x48's two conv layers.
+            x48_convs (list[tuple[int, int, bool]]): x48's conv layers as (channels, kernel,
+                max pooling after), instead of two 5x5 convs of ``x48_channels``, each with
+                a pooling (empty: those).
             x48_fc (int): width of "48fc".
             dropout (float): dropout probability before each output layer.
         """
@@ -125,10 +128,8 @@ class FaceCraftNet(nn.Module):
         self.x24_body = nn.Sequential(*convs, nn.Linear(flat, x24_fc), nn.ReLU(inplace=True))
         self.x24_head = _Head(x24_fc + x12_channels, dropout)
         c1, c2 = x48_channels
-        self.x48_body = nn.Sequential(
-            *_conv_pool(3, c1, 5), *_conv_pool(c1, c2, 5), nn.Flatten(),
-            nn.Linear(c2 * 8 * 8, x48_fc), nn.ReLU(inplace=True),
-        )
+        convs, flat = _conv_stack(3, 48, [tuple(c) for c in x48_convs] or [(c1, 5, True), (c2, 5, True)])
+        self.x48_body = nn.Sequential(*convs, nn.Linear(flat, x48_fc), nn.ReLU(inplace=True))
         self.x48_head = _Head(x48_fc + x24_fc + x12_channels, dropout)
         for body in (self.x12_body, self.x24_body, self.x48_body):
             for m in body.modules():
@@ -147,6 +148,7 @@ class FaceCraftNet(nn.Module):
             "x48_fc": net.X48_FC,
             "dropout": net.DROPOUT,
             "x24_convs": net.X24_CONVS,
+            "x48_convs": net.X48_CONVS,
         }
 
     def branch_modules(self, branch):

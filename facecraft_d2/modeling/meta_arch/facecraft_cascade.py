@@ -205,16 +205,22 @@ class FaceCraftCascade(nn.Module):
         return losses
 
     # ------------------------------------------------------------------ inference
-    def detect(self, images):
+    def detect(self, images, trace=None):
         """
         The test pipeline on a list of (3, H, W) BGR images, 0-255 (uint8 or float).
 
+        Args:
+            trace (dict or None): if given, also filled from the same run with what x24 and
+                x48 saw: ``trace["x12"]`` / ``trace["x24"]``, each as :meth:`propose` with that
+                ``upto`` returns it (see :class:`CascadeInference`; for ``tools/stage_recall.py``).
         Returns:
             list[(boxes (K, 4) XYXY, scores (K,))], one per image, in the images' coordinates;
             ordinary tensors (the pipeline itself runs under ``torch.inference_mode``).
         """
         with torch.inference_mode():
-            results = self.inference_pipeline(self, images)
+            results = self.inference_pipeline(self, images, trace=trace)
+        if trace is not None:
+            trace.update({k: [(b.clone(), s.clone()) for b, s in v] for k, v in trace.items()})
         return [(b.clone(), s.clone()) for b, s in results]
 
     def propose(self, images, upto):
