@@ -48,6 +48,8 @@ __all__ = [
     "wider_image_pr_info",
     "normalize_scores",
     "evaluate_wider",
+    "read_wider_predictions",
+    "write_wider_predictions",
 ]
 
 SETTINGS = ("easy", "medium", "hard")
@@ -318,6 +320,28 @@ def write_wider_predictions(output_dir, predictions):
             for x, y, w, h, s in pred:
                 f.write("{:.3f} {:.3f} {:.3f} {:.3f} {:.6f}\n".format(x, y, w, h, s))
 
+
+
+def read_wider_predictions(output_dir):
+    """
+    Read what :func:`write_wider_predictions` (or the official tools' layout) holds.
+
+    Returns:
+        dict: "<event>/<file stem>" -> ndarray (N, 5) ``x y w h score``.
+    """
+    out = {}
+    for event in sorted(PathManager.ls(output_dir)):
+        folder = os.path.join(output_dir, event)
+        if not PathManager.isdir(folder):
+            continue
+        for fname in sorted(PathManager.ls(folder)):
+            if not fname.endswith(".txt"):
+                continue
+            with PathManager.open(os.path.join(folder, fname)) as f:
+                lines = f.read().splitlines()
+            rows = [[float(v) for v in line.split()] for line in lines[2:2 + int(lines[1])]]
+            out[event + "/" + fname[:-len(".txt")]] = np.array(rows, dtype=np.float64).reshape(-1, 5)
+    return out
 
 class WiderFaceEvaluator(FaceDetectionEvaluator):
     """
