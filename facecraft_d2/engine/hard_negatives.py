@@ -81,14 +81,14 @@ class StageSampleMaker:
     def _mined(self, image):
         """
         The squares of the boxes the earlier stages keep on the full image, (M, 4), at the
-        stage thresholds ``DATA.MINE_SCORE_THRESHOLDS`` (default: the model's test ones).
+        stage thresholds ``DATA.MINE_SCORE_THRESHOLDS`` (default: the model's test ones) and
+        without test-time flips (``TEST.FLIP_STAGES`` may change without changing a cache).
         """
-        test_thresholds = self.model.test_thresholds
-        self.model.test_thresholds = self.mine_thresholds or test_thresholds
-        try:
+        settings = {"flip_stages": ()}
+        if self.mine_thresholds:
+            settings["score_thresholds"] = self.mine_thresholds
+        with self.model.test_settings(**settings):
             boxes, _ = self.model.propose([image], self.mine_upto)[0]
-        finally:
-            self.model.test_thresholds = test_thresholds
         return square_boxes(boxes)
 
     def _cap_mined_negatives(self, ious, mined, generator):

@@ -47,7 +47,7 @@ def _model(x12_fires, **opts):
     return cfg, model
 
 
-def test_stage_false_positives_become_next_stage_negatives(tmp_path):
+def test_stage_false_positives_become_next_stage_negatives(tmp_path, monkeypatch):
     d, img = _image(tmp_path)
     cfg, model = _model(x12_fires=True)
     assert cfg.MODEL.FACECRAFT.DATA.MINE_UPTO == "x12"
@@ -71,6 +71,17 @@ def test_stage_false_positives_become_next_stage_negatives(tmp_path):
     crops, _, _ = StageSampleMaker(cfg, model)("widerface_train", d, torch.Generator().manual_seed(0))
     assert len(crops) == 0 and model.inference_pipeline.score_thresholds == tuple(
         cfg.MODEL.FACECRAFT.TEST.SCORE_THRESHOLDS)
+    # test-time flips are not used in mining (and stay set for testing)
+    cfg, model = _model(x12_fires=True)
+    flipped_cfg, flipped = _model(x12_fires=True, **{"MODEL.FACECRAFT.TEST.FLIP_STAGES": '["x24", "x48"]'})
+    flipped.load_state_dict(model.state_dict())
+    seen, pipeline = [], type(flipped.inference_pipeline).__call__
+    monkeypatch.setattr(type(flipped.inference_pipeline), "__call__",
+                        lambda self, *a, **k: seen.append(self.flip_stages) or pipeline(self, *a, **k))
+    a = StageSampleMaker(cfg, model)("widerface_train", d, torch.Generator().manual_seed(0))
+    b = StageSampleMaker(flipped_cfg, flipped)("widerface_train", d, torch.Generator().manual_seed(0))
+    assert seen == [(), ()] and flipped.inference_pipeline.flip_stages == ("x24", "x48")
+    assert len(a[0]) > 0 and all(torch.equal(x, y) for x, y in zip(a, b))
 
 
 def test_training_crops_equal_the_test_pipelines_accurate_crops(tmp_path):

@@ -403,3 +403,19 @@ def test_run_body_equals_the_sequential():
         g_moved, = torch.autograd.grad(run_body(body, x).sum(), x)
         assert torch.equal(g_moved, g_plain)
         assert (plain > 0).any() and (plain == 0).any()  # ReLU really clips something
+
+
+def test_pipeline_settings_are_restored_and_checked():
+    from facecraft_d2.modeling.cascade.inference import CascadeInference
+
+    pipeline = CascadeInference(score_thresholds=(0.5, 0.5, 0.1), flip_stages=("x48",))
+    with pipeline.settings(flip_stages=[], score_thresholds=(0.1, 0.2, 0.3)):
+        assert pipeline.flip_stages == () and pipeline.score_thresholds == (0.1, 0.2, 0.3)
+    assert pipeline.flip_stages == ("x48",) and pipeline.score_thresholds == (0.5, 0.5, 0.1)
+    with pytest.raises(RuntimeError):
+        with pipeline.settings(flip_stages=()):
+            raise RuntimeError("stage failed")
+    assert pipeline.flip_stages == ("x48",)  # restored after an error too
+    with pytest.raises(AttributeError, match="no_such_setting"):
+        with pipeline.settings(no_such_setting=1):
+            pass

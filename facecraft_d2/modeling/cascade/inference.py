@@ -14,6 +14,8 @@ It runs a :class:`FaceCraftCascade`'s network through three methods of the model
 ``model.net`` (:class:`FaceCraftNet`), ``model.net_input(images)`` (normalization, memory
 layout) and ``model.regress(boxes, deltas)`` (decoding with the stored target statistics).
 """
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torchvision.ops import batched_nms
@@ -92,6 +94,25 @@ class CascadeInference:
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.x12_mosaic, self.score_stages = x12_mosaic, tuple(score_stages)
         self.flip_stages = tuple(flip_stages)
+
+    @contextlib.contextmanager
+    def settings(self, **values):
+        """
+        Run with some settings changed, e.g. ``with pipeline.settings(flip_stages=()):``;
+        they are restored on exit. Keys are this object's attributes (constructor names,
+        tuples for sequences).
+        """
+        unknown = [k for k in values if not hasattr(self, k)]
+        if unknown:
+            raise AttributeError(f"CascadeInference has no settings {unknown}")
+        before = {k: getattr(self, k) for k in values}
+        for k, v in values.items():
+            setattr(self, k, tuple(v) if isinstance(v, list) else v)
+        try:
+            yield self
+        finally:
+            for k, v in before.items():
+                setattr(self, k, v)
 
     @classmethod
     def from_config(cls, cfg):

@@ -223,6 +223,11 @@ class FaceCraftCascade(nn.Module):
             trace.update({k: [(b.clone(), s.clone()) for b, s in v] for k, v in trace.items()})
         return [(b.clone(), s.clone()) for b, s in results]
 
+    def test_settings(self, **values):
+        """A context in which the test pipeline runs with some settings changed, e.g.
+        ``score_thresholds`` or ``flip_stages`` (:meth:`CascadeInference.settings`)."""
+        return self.inference_pipeline.settings(**values)
+
     def propose(self, images, upto):
         """
         The test pipeline stopped after stage ``upto`` ("x12" or "x24"; no final NMS): the
