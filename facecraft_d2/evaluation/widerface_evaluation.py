@@ -321,7 +321,6 @@ def write_wider_predictions(output_dir, predictions):
                 f.write("{:.3f} {:.3f} {:.3f} {:.3f} {:.6f}\n".format(x, y, w, h, s))
 
 
-
 def read_wider_predictions(output_dir):
     """
     Read what :func:`write_wider_predictions` (or the official tools' layout) holds.
@@ -342,6 +341,7 @@ def read_wider_predictions(output_dir):
             rows = [[float(v) for v in line.split()] for line in lines[2:2 + int(lines[1])]]
             out[event + "/" + fname[:-len(".txt")]] = np.array(rows, dtype=np.float64).reshape(-1, 5)
     return out
+
 
 class WiderFaceEvaluator(FaceDetectionEvaluator):
     """
