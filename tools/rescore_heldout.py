@@ -28,11 +28,11 @@ import torch.nn.functional as F
 from torchvision.ops import nms
 
 from detectron2.engine import default_argument_parser
-from detectron2.structures import Boxes, pairwise_iou
 
 import facecraft_d2  # noqa: F401  registers the datasets
 from facecraft_d2.evaluation.heldout_metrics import match_detections, summarize_matches
 from facecraft_d2.evaluation.run import build_heldout_run
+from facecraft_d2.layers import best_match
 from facecraft_d2.utils.io import atomic_write_json
 
 
@@ -59,22 +59,14 @@ def features(boxes, probs, size):
     return torch.cat(cols, dim=1)
 
 
-def best_face(boxes, faces):
-    """Each detection's highest IoU with a face and that face's index, (K,) and (K,)."""
-    if len(faces) == 0 or len(boxes) == 0:
-        return boxes.new_zeros(len(boxes)), torch.zeros(len(boxes), dtype=torch.long)
-    return pairwise_iou(Boxes(boxes), Boxes(faces)).max(1)
-
-
 def fit_score(dets, gts, size):
     """A logistic regression (L-BFGS) of detection-covers-a-face -> score function."""
     xs, ys, ws = [], [], []
     for (boxes, probs), (faces, ignore) in zip(dets, gts):
-        label = (best_face(boxes, faces)[0] >= 0.5).float()
+        label = (best_match(boxes, faces)[0] >= 0.5).float()
         weight = torch.ones(len(boxes))
-        if len(ignore) and len(boxes):  # background on an ignore region teaches nothing
-            on_ignore = pairwise_iou(Boxes(boxes), Boxes(ignore)).max(1).values >= 0.3
-            weight[on_ignore & (label == 0)] = 0
+        on_ignore = best_match(boxes, ignore)[0] >= 0.3  # background there teaches nothing
+        weight[on_ignore & (label == 0)] = 0
         xs.append(features(boxes, probs, size))
         ys.append(label)
         ws.append(weight)
@@ -102,7 +94,7 @@ def fit_box_correction(dets, gts, score_fn):
     """Median (dx, dy) centre shift in box widths / heights and (sw, sh) size factors."""
     rows = []
     for (boxes, probs), (faces, _) in zip(dets, gts):
-        best, j = best_face(boxes, faces)
+        best, j = best_match(boxes, faces)
         sel = (best >= 0.4) & (score_fn(boxes, probs) >= 0.5)
         if not sel.any():
             continue

@@ -50,10 +50,10 @@ def main():
     rows = []
     for t1 in args.x12:
         for t2 in args.x24:
-            model.test_thresholds = (t1, t2, args.x48)
-            start = time.perf_counter()
-            dets = [model.detect([img])[0] for img in images]
-            ms = 1000 * (time.perf_counter() - start) / len(images)
+            with model.test_settings(score_thresholds=(t1, t2, args.x48)):
+                start = time.perf_counter()
+                dets = [model.detect([img])[0] for img in images]
+                ms = 1000 * (time.perf_counter() - start) / len(images)
             per_image = [match_detections(b, s, f, i) for (b, s), (f, i) in zip(dets, gts)]
             row = {"x12": t1, "x24": t2, "x48": args.x48, "ms_per_image": round(ms, 1),
                    **summarize_matches(per_image, num_faces, args.fp_per_image)}

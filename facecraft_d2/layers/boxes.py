@@ -5,7 +5,7 @@ import torch
 
 from detectron2.structures import Boxes, pairwise_ioa, pairwise_iou
 
-__all__ = ["best_iou", "covered_by_ignore"]
+__all__ = ["best_iou", "best_match", "covered_by_ignore"]
 
 
 def covered_by_ignore(boxes: Boxes, ignore: Boxes, ioa: float) -> torch.Tensor:
@@ -23,6 +23,20 @@ def covered_by_ignore(boxes: Boxes, ignore: Boxes, ioa: float) -> torch.Tensor:
     return pairwise_ioa(ignore, boxes).sum(dim=0) > ioa
 
 
+def best_match(boxes: torch.Tensor, targets: torch.Tensor):
+    """
+    Args:
+        boxes (Tensor): (N, 4) XYXY boxes; targets (Tensor): (M, 4) XYXY boxes.
+    Returns:
+        tuple: (N,) each box's highest IoU with the targets and (N,) the index of that target
+        (0 and 0 where M = 0).
+    """
+    if len(boxes) == 0 or len(targets) == 0:
+        return boxes.new_zeros(len(boxes)), torch.zeros(len(boxes), dtype=torch.long, device=boxes.device)
+    best, index = pairwise_iou(Boxes(boxes), Boxes(targets)).max(dim=1)
+    return best, index
+
+
 def best_iou(faces: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     """
     Args:
@@ -30,6 +44,4 @@ def best_iou(faces: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     Returns:
         Tensor: (F,) each face's highest IoU with any of the boxes (0 where K = 0).
     """
-    if len(faces) == 0 or len(boxes) == 0:
-        return torch.zeros(len(faces), device=faces.device)
-    return pairwise_iou(Boxes(faces), Boxes(boxes)).max(dim=1).values
+    return best_match(faces, boxes)[0]

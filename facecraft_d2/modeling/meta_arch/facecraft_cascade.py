@@ -123,8 +123,8 @@ class FaceCraftCascade(nn.Module):
                         lambda self, v: setattr(self.inference_pipeline, "min_face", v))
     crop_mode = property(lambda self: self.inference_pipeline.crop_mode,
                          lambda self, v: setattr(self.inference_pipeline, "crop_mode", v))
-    test_thresholds = property(lambda self: self.inference_pipeline.score_thresholds,
-                               lambda self, v: setattr(self.inference_pipeline, "score_thresholds", tuple(v)))
+    # read-only: change test settings for a while through test_settings()
+    test_thresholds = property(lambda self: self.inference_pipeline.score_thresholds)
 
     @property
     def device(self):
