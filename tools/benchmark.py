@@ -58,6 +58,8 @@ logger = logging.getLogger("facecraft_d2.benchmark")
 
 # name -> (spec, label). spec: "zoo:<shipped model>[:<preset config>]" (PyTorch),
 # "onnx:<shipped cascade>[:<preset config>]" (the same pipeline on its ONNX Runtime export),
+# "onnxgraph:<shipped cascade>[:<preset config>]" (the whole pipeline as one ONNX graph,
+# facecraft_d2.export.onnx_graph, on ONNX Runtime; fast crop mode only),
 # "run:<config>[:<weights>]" (a trained run that is not shipped; weights default to the config's
 # OUTPUT_DIR/model_final.pth), or a peer of facecraft_d2.peers; --detectors also takes
 # NAME=SPEC for detectors not listed here. A shipped model missing from the model zoo is
@@ -66,6 +68,8 @@ DETECTORS = OrderedDict([
     ("facecraft_fast", ("zoo:cascade_joint:configs/cascade/joint_fast.yaml", "FaceCraft fast")),
     ("facecraft_fast_onnx", ("onnx:cascade_joint:configs/cascade/joint_fast.yaml",
                              "FaceCraft fast, ONNX Runtime")),
+    ("facecraft_fast_onnx_graph", ("onnxgraph:cascade_joint:configs/cascade/joint_fast.yaml",
+                                   "FaceCraft fast, one ONNX graph")),
     ("facecraft_accurate", ("zoo:cascade_joint:configs/cascade/joint.yaml", "FaceCraft accurate")),
     ("rcnn", ("zoo:rcnn_two_step", "RPN + Fast R-CNN, ZF, two-step (joint)")),
     ("rcnn_four_step", ("zoo:rcnn_four_step", "RPN + Fast R-CNN, ZF, four-step")),
@@ -121,7 +125,7 @@ def build_detector(spec, num_workers=1):
         model, cfg = build_eval_model(config_file, weights or None,
                                       ["DATALOADER.NUM_WORKERS", str(num_workers), "MODEL.DEVICE", "cpu"])
         return model, cfg, ModelDetectFn(model, cfg), getattr(model, "min_face", None)
-    if spec.startswith(("zoo:", "onnx:")):
+    if spec.startswith(("zoo:", "onnx:", "onnxgraph:")):
         backend, _, rest = spec.partition(":")
         name, _, preset = rest.partition(":")
         if name not in list_models():
@@ -133,6 +137,12 @@ def build_detector(spec, num_workers=1):
             export_dir = tempfile.mkdtemp(prefix=f"facecraft_benchmark_{name}_onnx_")
             export_cascade_onnx(model, cfg, export_dir)
             model = attach_onnxruntime(model, export_dir)
+        elif backend == "onnxgraph":  # the whole pipeline as one graph on onnxruntime
+            from facecraft_d2.export.onnx_graph import attach_onnx_graph, export_cascade_graph
+
+            export_dir = tempfile.mkdtemp(prefix=f"facecraft_benchmark_{name}_graph_")
+            path = export_cascade_graph(model, os.path.join(export_dir, "cascade_graph.onnx"))
+            model = attach_onnx_graph(model, path)
         min_face = getattr(model, "min_face", None)
         return model, cfg, ModelDetectFn(model, cfg), min_face
     model = build_peer_detector(spec)

@@ -13,9 +13,22 @@ from .onnx_cascade import (
     load_export_config,
     stale_export,
 )
+from .onnx_graph import (
+    GRAPH_FILE,
+    CascadeGraph,
+    OnnxCascadeGraphPipeline,
+    attach_onnx_graph,
+    export_cascade_graph,
+)
 
 __all__ = [
     "EXPORT_MANIFEST",
+    "GRAPH_FILE",
+    "CascadeGraph",
+    "OnnxCascadeGraphPipeline",
+    "attach_onnx_graph",
+    "export_cascade_graph",
+    "export_graph_model",
     "OnnxFaceCraftNet",
     "attach_onnxruntime",
     "default_cache_dir",
@@ -36,13 +49,18 @@ def default_cache_dir():
     return os.path.join(root, "onnx")
 
 
-def _build_torch_model(model, config_file=None, weights=None):
-    """(model in eval mode with weights, cfg, weights path, name) of a shipped or config model."""
+def _build_torch_model(model, config_file=None, weights=None, preset=None):
+    """(model in eval mode with weights, cfg, weights path, name) of a shipped or config
+    model, optionally with a test preset of :data:`facecraft_d2.predictor.PRESETS`."""
     from detectron2.utils.file_io import PathManager
 
     from ..model_zoo import load_model, resolve_config
 
     cfg, name = resolve_config(model, config_file, weights, opts=["MODEL.DEVICE", "cpu"])
+    if preset is not None:
+        from ..predictor import _preset_opts
+
+        cfg.merge_from_list(_preset_opts(cfg, preset))
     path = PathManager.get_local_path(cfg.MODEL.WEIGHTS) if cfg.MODEL.WEIGHTS else ""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"weights {cfg.MODEL.WEIGHTS!r} of {name} do not exist")
@@ -73,6 +91,24 @@ def export_model(model="cascade_joint", out_dir=None, config_file=None, weights=
         if os.path.isdir(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
+
+
+def export_graph_model(model="cascade_joint", out_dir=None, config_file=None, weights=None,
+                       opset=18):
+    """
+    Export a shipped cascade (by name) or a config + weights, with its fast preset, as one
+    ONNX graph that runs the whole test pipeline (:mod:`.onnx_graph`): image in, faces out.
+
+    Returns:
+        str: the file written, ``<out_dir>/cascade_graph.onnx`` (default ``out_dir``:
+        ``<cache>/<name>_graph``, see :func:`default_cache_dir`).
+    """
+    net, cfg, _, name = _build_torch_model(model, config_file, weights, preset="fast")
+    if cfg.MODEL.META_ARCHITECTURE != "FaceCraftCascade":
+        raise ValueError(f"the one-graph export supports FaceCraftCascade models, not "
+                         f"{cfg.MODEL.META_ARCHITECTURE}")
+    out_dir = os.path.abspath(out_dir or os.path.join(default_cache_dir(), name + "_graph"))
+    return export_cascade_graph(net, os.path.join(out_dir, GRAPH_FILE), opset=opset)
 
 
 def onnx_export_dir(model, config_file=None, weights=None):

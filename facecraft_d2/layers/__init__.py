@@ -1,9 +1,9 @@
 # Copyright (c) facecraft_d2 contributors.
 """Low-level image operations shared by training and inference (no models, no datasets)."""
 from .boxes import best_iou, best_match, covered_by_ignore
-from .crops import crop_from_pyramid, crop_resized, octave_pyramid, resize_image
+from .crops import crop_from_pyramid, crop_level_index, crop_resized, octave_pyramid, resize_image
 
-__all__ = ["best_iou", "best_match", "covered_by_ignore", "crop_from_pyramid", "crop_resized", "octave_pyramid", "resize_image"]
+__all__ = ["best_iou", "best_match", "covered_by_ignore", "crop_from_pyramid", "crop_level_index", "crop_resized", "octave_pyramid", "resize_image"]
 
 
 def cascade_box2box():

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import roi_align
 
-__all__ = ["resize_image", "octave_pyramid", "crop_from_pyramid", "crop_resized"]
+__all__ = ["resize_image", "octave_pyramid", "crop_level_index", "crop_from_pyramid", "crop_resized"]
 
 
 def resize_image(image, scale):
@@ -58,6 +58,27 @@ def octave_pyramid(image, min_scale):
     return levels
 
 
+def crop_level_index(scales, boxes, size, usable=None):
+    """
+    The level each box is resampled from: the smallest (last, as scales decrease) on which the
+    box still spans at least ``size`` pixels, the top one (0) if none does.
+
+    Args:
+        scales (Tensor): (L,) level scales, decreasing.
+        boxes (Tensor): (K, 4) square XYXY boxes in original image coordinates.
+        size (int): output side.
+        usable (Tensor or None): (L,) bool, the levels that may be chosen (a prefix of them);
+            None: all.
+    Returns:
+        Tensor: (K,) int64 level indices.
+    """
+    want = size / (boxes[:, 2] - boxes[:, 0]).clamp(min=1e-3)
+    ok = scales[None] >= want[:, None] * (1 - 1e-6)
+    if usable is not None:
+        ok = ok & usable[None]
+    return (ok.long().sum(dim=1) - 1).clamp(min=0)
+
+
 def crop_from_pyramid(levels, boxes, size, resample=True):
     """
     Crops of square boxes taken from a pyramid.
@@ -86,10 +107,10 @@ def crop_from_pyramid(levels, boxes, size, resample=True):
     if k == 0:
         return out
     scales = boxes.new_tensor([s for s, _ in levels])
-    want = size / (boxes[:, 2] - boxes[:, 0]).clamp(min=1e-3)
-    if resample:  # last level with scale >= want (levels decrease), else the top one
-        level_idx = ((scales[None] >= want[:, None] * (1 - 1e-6)).sum(dim=1) - 1).clamp(min=0)
-    else:
+    if resample:
+        level_idx = crop_level_index(scales, boxes, size)
+    else:  # the level whose scale brings the box closest to size pixels
+        want = size / (boxes[:, 2] - boxes[:, 0]).clamp(min=1e-3)
         level_idx = (torch.log(want)[:, None] - torch.log(scales)[None]).abs().argmin(dim=1)
     ar = torch.arange(size, device=boxes.device)
     for li in level_idx.unique().tolist():

@@ -210,6 +210,19 @@ def test_pyramid_and_crops():
     torch.testing.assert_close(edge[0, :, :12, 12:], noise[:, 88:, :12])
 
 
+def test_crop_level_index():
+    """Each box's level: the smallest on which it spans the output size, else the top one;
+    unusable levels (the one-graph export's missing pyramid levels) are never chosen."""
+    from facecraft_d2.layers import crop_level_index
+
+    scales = torch.tensor([1.0, 0.5, 0.25, 0.125])
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 48.0, 48.0],
+                          [0.0, 0.0, 50.0, 50.0], [0.0, 0.0, 400.0, 400.0]])
+    assert crop_level_index(scales, boxes, 24).tolist() == [0, 1, 1, 3]
+    usable = torch.tensor([True, True, True, False])
+    assert crop_level_index(scales, boxes, 24, usable=usable).tolist() == [0, 1, 1, 2]
+
+
 def test_seeded_joint_loss_regression():
     """The joint loss on fixed inputs must not change without notice."""
     torch.manual_seed(121)

@@ -16,7 +16,7 @@ from facecraft_d2.utils.testing import load_tool
 from facecraft_d2.utils.speed import latency_stats, sample_vga_images, time_detectors, to_vga
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DETECTORS = ["facecraft_fast", "facecraft_fast_onnx", "facecraft_accurate", "rcnn", "rcnn_four_step",
+DETECTORS = ["facecraft_fast", "facecraft_fast_onnx", "facecraft_fast_onnx_graph", "facecraft_accurate", "rcnn", "rcnn_four_step",
              "rcnn_R18", "mtcnn", "haar", "yunet", "retinaface"]
 TIMING_KEYS = {"ms_median", "ms_p90", "ms_mean", "ms_min", "fps", "calls"}
 ACCURACY_KEYS = {"fddb_tpr_1000fp", "fddb_tpr_scaled_fp", "wider_easy", "wider_medium", "wider_hard"}
