@@ -272,6 +272,9 @@ def add_cascade_test_config(cfg):
     _C.MODEL.FACECRAFT.TEST.STAGE_NMS_THRESH = 0.7
     # IoU threshold of the final NMS.
     _C.MODEL.FACECRAFT.TEST.NMS_THRESH = 0.3
+    # Box voting after the final NMS: each kept box becomes the score-weighted mean of the
+    # boxes overlapping it at IoU >= this (1.0 = off).
+    _C.MODEL.FACECRAFT.TEST.BOX_VOTING_THRESH = 1.0
     # After the final NMS, drop boxes lying inside a higher-scoring box by more than this
     # fraction of their area (face parts inside a face; 1.0 = off).
     _C.MODEL.FACECRAFT.TEST.CONTAINMENT_THRESH = 1.0

@@ -19,8 +19,8 @@ tensor operations only, so that tracing it gives one graph with a dynamic input 
 * the stage NMS and the final NMS are ONNX ``NonMaxSuppression`` (torchvision's ``nms``),
   the crops ``RoiAlign`` (torchvision's ``roi_align``) on the pyramid level that
   :func:`facecraft_d2.layers.crop_from_pyramid` picks, x24 and x48 (with x48's test-time
-  flip) run on all crops at once; containment suppression, clipping and the top
-  ``max_detections`` follow as in :class:`CascadeInference`.
+  flip) run on all crops at once; box voting (if set), containment suppression, clipping
+  and the top ``max_detections`` follow as in :class:`CascadeInference`.
 
 Only the fast crop mode ("fast": crops resampled from the test pyramid) is written this way,
 the preset this export is for. The pyramid levels are ONNX ``Resize`` with its anti-aliasing
@@ -41,7 +41,7 @@ from detectron2.structures import Boxes, pairwise_ioa
 
 from ..layers import crop_level_index
 from ..modeling.cascade import BRANCHES, STAGE_INPUT_SIZES
-from ..modeling.cascade.pyramid import square_boxes
+from ..modeling.cascade.pyramid import square_boxes, vote_boxes
 
 __all__ = ["CascadeGraph", "export_cascade_graph", "OnnxCascadeGraphPipeline", "attach_onnx_graph"]
 
@@ -98,6 +98,7 @@ class CascadeGraph(nn.Module):
         self.thresholds = tuple(pipe.score_thresholds)
         self.pool_kernel, self.max_proposals = pipe.pool_kernel, pipe.max_proposals
         self.stage_nms, self.nms = pipe.stage_nms_thresh, pipe.nms_thresh
+        self.box_voting = pipe.box_voting_thresh
         self.containment, self.max_detections = pipe.containment_thresh, pipe.max_detections
         self.score_stages, self.flip_stages = tuple(pipe.score_stages), tuple(pipe.flip_stages)
 
@@ -203,7 +204,10 @@ class CascadeGraph(nn.Module):
         valid = torch.nonzero((boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]))[:, 0]
         boxes, scores = boxes[valid], scores[valid]
         keep = nms(boxes, scores, self.nms)
-        boxes, scores = boxes[keep], scores[keep]
+        if self.box_voting < 1.0:
+            boxes, scores = vote_boxes(boxes[keep], boxes, scores, self.box_voting), scores[keep]
+        else:
+            boxes, scores = boxes[keep], scores[keep]
         if self.containment < 1.0:
             b = Boxes(boxes)
             inside = pairwise_ioa(b, b).t() > self.containment  # [i, j]: i inside j
@@ -245,6 +249,8 @@ class OnnxCascadeGraphPipeline:
     Runtime: ``pipeline(model, images)`` -> per image (boxes (K, 4), scores (K,)). Whole-image
     detection only (no ``upto``, ``with_probs`` or ``trace``).
     """
+
+    memory_format = torch.contiguous_format  # what the model's train()/eval() read
 
     def __init__(self, path, num_threads=None):
         import onnxruntime as ort

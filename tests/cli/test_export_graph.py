@@ -74,6 +74,17 @@ def test_onnx_graph_matches_pytorch(fast_model, photo, exported):
         assert (b - ref_b).abs().max() <= BOX_TOL and (s - ref_s).abs().max() <= SCORE_TOL
 
 
+def test_attach_onnx_graph_to_a_model(photo, exported):
+    """A cascade whose pipeline is the graph: detect() and Detectron2-style inference."""
+    from facecraft_d2.export import attach_onnx_graph
+
+    model = attach_onnx_graph(FaceDetector("cascade_joint", preset="fast").model, exported)
+    boxes, scores = model.detect([photo])[0]
+    assert (scores >= 0.88).sum() == 1  # grace_hopper: one face at the default threshold
+    inst = model([{"image": photo}])[0]["instances"]
+    assert len(inst) == len(scores) and torch.equal(inst.scores, scores)
+
+
 def test_onnx_graph_small_and_empty_images(exported):
     """Images too small for any window, or with nothing left after a stage, give (0, 4) / (0,)."""
     pipeline = OnnxCascadeGraphPipeline(exported, num_threads=1)

@@ -223,6 +223,20 @@ def test_crop_level_index():
     assert crop_level_index(scales, boxes, 24, usable=usable).tolist() == [0, 1, 1, 2]
 
 
+def test_vote_boxes():
+    """Each kept box becomes the score-weighted mean of the boxes at IoU >= thresh with it."""
+    from facecraft_d2.modeling.cascade import vote_boxes
+
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0], [50.0, 50.0, 60.0, 60.0]])
+    scores = torch.tensor([0.9, 0.3, 0.8])
+    kept = boxes[[0, 2]]
+    voted = vote_boxes(kept, boxes, scores, 0.5)
+    torch.testing.assert_close(voted[0], torch.tensor([0.25, 0.25, 10.25, 10.25]))
+    torch.testing.assert_close(voted[1], boxes[2])  # nothing overlaps it: unchanged
+    torch.testing.assert_close(vote_boxes(kept, boxes, scores, 0.99), kept)  # only itself
+    assert vote_boxes(kept[:0], boxes, scores, 0.5).shape == (0, 4)
+
+
 def test_seeded_joint_loss_regression():
     """The joint loss on fixed inputs must not change without notice."""
     torch.manual_seed(121)

@@ -11,6 +11,7 @@ from .pyramid import (
     response_map_pool,
     square_boxes,
     suppress_contained,
+    vote_boxes,
 )
 
 __all__ = [
@@ -28,5 +29,6 @@ __all__ = [
     "response_map_pool",
     "square_boxes",
     "suppress_contained",
+    "vote_boxes",
     "threshold_masks",
 ]

@@ -33,6 +33,7 @@ from .pyramid import (
     response_map_pool,
     square_boxes,
     suppress_contained,
+    vote_boxes,
 )
 
 __all__ = ["CascadeInference"]
@@ -46,7 +47,8 @@ class CascadeInference:
     @configurable
     def __init__(self, *, min_face=24, pyramid_factor=0.709, score_thresholds=(0.5, 0.5, 0.7),
                  pool_kernel=2, crop_mode="accurate", max_proposals=2000, stage_nms_thresh=0.7,
-                 nms_thresh=0.3, containment_thresh=1.0, max_detections=750, channels_last=True,
+                 nms_thresh=0.3, box_voting_thresh=1.0, containment_thresh=1.0,
+                 max_detections=750, channels_last=True,
                  x12_mosaic=True, score_stages=("x48",), flip_stages=(), pyramid_uint8=False):
         """
         Args:
@@ -64,6 +66,9 @@ class CascadeInference:
             stage_nms_thresh (float): NMS IoU over the boxes leaving x12 and x24, across
                 pyramid levels (1.0 disables it; the paper relies on the pooling alone).
             nms_thresh (float): IoU of the final NMS.
+            box_voting_thresh (float): after the final NMS, each kept box becomes the
+                score-weighted mean of the boxes overlapping it at this IoU or more
+                (:func:`vote_boxes`; above 1.0 or 1.0: off).
             containment_thresh (float): after the final NMS, drop boxes lying inside a
                 higher-scoring one by more than this fraction of their area (1.0 = off).
             max_detections (int): detections kept per image.
@@ -90,6 +95,7 @@ class CascadeInference:
         self.score_thresholds, self.pool_kernel = tuple(score_thresholds), pool_kernel
         self.crop_mode, self.max_proposals = crop_mode, max_proposals
         self.stage_nms_thresh, self.nms_thresh = stage_nms_thresh, nms_thresh
+        self.box_voting_thresh = box_voting_thresh
         self.containment_thresh, self.max_detections = containment_thresh, max_detections
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.x12_mosaic, self.score_stages = x12_mosaic, tuple(score_stages)
@@ -127,6 +133,7 @@ class CascadeInference:
             "max_proposals": t.MAX_PROPOSALS,
             "stage_nms_thresh": t.STAGE_NMS_THRESH,
             "nms_thresh": t.NMS_THRESH,
+            "box_voting_thresh": t.BOX_VOTING_THRESH,
             "containment_thresh": t.CONTAINMENT_THRESH,
             "max_detections": t.DETECTIONS_PER_IMAGE,
             "channels_last": t.CHANNELS_LAST,
@@ -259,9 +266,12 @@ class CascadeInference:
         for b, s, p in self._per_image(images, owner, boxes, scores, probs):
             if upto is None:
                 keep = batched_nms(b, s, torch.zeros_like(s, dtype=torch.long), self.nms_thresh)
-                keep = keep[suppress_contained(b[keep], s[keep], self.containment_thresh)]
-                keep = keep[: self.max_detections]
-                b, s, p = b[keep], s[keep], p[keep]
+                kept = b[keep]
+                if self.box_voting_thresh < 1.0:
+                    kept = vote_boxes(kept, b, s, self.box_voting_thresh)
+                inside = suppress_contained(kept, s[keep], self.containment_thresh)
+                keep, kept = keep[inside][: self.max_detections], kept[inside][: self.max_detections]
+                b, s, p = kept, s[keep], p[keep]
             results.append((b, s, p) if with_probs else (b, s))
         return results
 

@@ -14,7 +14,7 @@ import functools
 
 import torch
 
-from detectron2.structures import Boxes, pairwise_ioa
+from detectron2.structures import Boxes, pairwise_ioa, pairwise_iou
 
 from ...layers import crop_from_pyramid, crop_resized, resize_image
 
@@ -28,6 +28,7 @@ __all__ = [
     "crop_resized",
     "crop_from_pyramid",
     "suppress_contained",
+    "vote_boxes",
     "x12_map_size",
     "pack_pyramid",
     "PyramidMosaic",
@@ -152,6 +153,26 @@ def suppress_contained(boxes, scores, thresh):
     contained = pairwise_ioa(b, b).t() > thresh  # [i, j]: box i inside box j (over i's area)
     higher = torch.ones(k, k, dtype=torch.bool, device=boxes.device).tril(-1)  # j before i
     return ~(contained & higher).any(dim=1)
+
+
+def vote_boxes(kept, boxes, scores, thresh):
+    """
+    Box voting (Gidaris and Komodakis, ICCV 2015): each box kept by the NMS is replaced by the
+    score-weighted mean of all the boxes that overlap it at IoU >= ``thresh`` (itself
+    included), which places it better than any single regression did. Scores are unchanged.
+
+    Args:
+        kept (Tensor): (M, 4) XYXY boxes kept by the NMS.
+        boxes (Tensor): (K, 4) XYXY boxes before the NMS (those of ``kept`` among them).
+        scores (Tensor): (K,) their scores.
+        thresh (float): IoU with a kept box from which a box votes for it.
+    Returns:
+        Tensor: (M, 4) voted boxes.
+    """
+    if len(kept) == 0:
+        return kept
+    weights = (pairwise_iou(Boxes(kept), Boxes(boxes)) >= thresh).to(scores.dtype) * scores[None]
+    return (weights @ boxes) / weights.sum(dim=1, keepdim=True).clamp(min=1e-12)
 
 
 def x12_map_size(side):
