@@ -251,6 +251,7 @@ class OnnxCascadeGraphPipeline:
     """
 
     memory_format = torch.contiguous_format  # what the model's train()/eval() read
+    min_face = None  # the exported model's minimum face, set by attach_onnx_graph
 
     def __init__(self, path, num_threads=None):
         import onnxruntime as ort
@@ -273,6 +274,11 @@ class OnnxCascadeGraphPipeline:
 
 
 def attach_onnx_graph(model, path):
-    """Make a FaceCraftCascade detect through the one-graph export at ``path``. In place."""
-    model.inference_pipeline = OnnxCascadeGraphPipeline(path)
+    """
+    Make a FaceCraftCascade detect through the one-graph export at ``path`` (exported from
+    this model and its test settings, which the graph has baked in). In place.
+    """
+    graph = OnnxCascadeGraphPipeline(path)
+    graph.min_face = model.inference_pipeline.min_face  # what the graph searches, for reports
+    model.inference_pipeline = graph
     return model.eval()

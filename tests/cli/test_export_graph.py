@@ -79,6 +79,7 @@ def test_attach_onnx_graph_to_a_model(photo, exported):
     from facecraft_d2.export import attach_onnx_graph
 
     model = attach_onnx_graph(FaceDetector("cascade_joint", preset="fast").model, exported)
+    assert model.min_face == 24
     boxes, scores = model.detect([photo])[0]
     assert (scores >= 0.88).sum() == 1  # grace_hopper: one face at the default threshold
     inst = model([{"image": photo}])[0]["instances"]
