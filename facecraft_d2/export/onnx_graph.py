@@ -26,7 +26,7 @@ Only the fast crop mode ("fast": crops resampled from the test pyramid) is writt
 the preset this export is for. The pyramid levels are ONNX ``Resize`` with its anti-aliasing
 filter (opset 18), which rounds 8-bit pixels slightly differently from PyTorch's (under 1% of
 pixels differ, by a few grey levels at borders), so the boxes are the PyTorch pipeline's up to
-such differences: ``tests/export/test_onnx_graph.py`` measures the agreement.
+such differences: ``tests/cli/test_export_graph.py`` measures the agreement.
 """
 import copy
 import os
@@ -43,7 +43,8 @@ from ..layers import crop_level_index
 from ..modeling.cascade import BRANCHES, STAGE_INPUT_SIZES
 from ..modeling.cascade.pyramid import square_boxes, vote_boxes
 
-__all__ = ["CascadeGraph", "export_cascade_graph", "OnnxCascadeGraphPipeline", "attach_onnx_graph"]
+__all__ = ["GRAPH_FILE", "CascadeGraph", "export_cascade_graph", "OnnxCascadeGraphPipeline",
+           "attach_onnx_graph"]
 
 GRAPH_FILE = "cascade_graph.onnx"
 """The file name of the one-graph export inside an export folder."""
