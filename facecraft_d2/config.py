@@ -272,6 +272,9 @@ def add_cascade_test_config(cfg):
     _C.MODEL.FACECRAFT.TEST.STAGE_NMS_THRESH = 0.7
     # IoU threshold of the final NMS.
     _C.MODEL.FACECRAFT.TEST.NMS_THRESH = 0.3
+    # Run the networks in bfloat16 at test time (torch.autocast; CPUs): scores and boxes stay
+    # float32.
+    _C.MODEL.FACECRAFT.TEST.BFLOAT16 = False
     # Box voting after the final NMS: each kept box becomes the score-weighted mean of the
     # boxes overlapping it at IoU >= this (1.0 = off).
     _C.MODEL.FACECRAFT.TEST.BOX_VOTING_THRESH = 1.0

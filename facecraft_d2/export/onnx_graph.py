@@ -23,7 +23,7 @@ tensor operations only, so that tracing it gives one graph with a dynamic input 
   and the top ``max_detections`` follow as in :class:`CascadeInference`.
 
 Only the fast crop mode ("fast": crops resampled from the test pyramid) is written this way,
-the preset this export is for. The pyramid levels are ONNX ``Resize`` with its anti-aliasing
+the preset this export is for; the graph computes in float32 (``TEST.BFLOAT16`` is ignored). The pyramid levels are ONNX ``Resize`` with its anti-aliasing
 filter (opset 18), which rounds 8-bit pixels slightly differently from PyTorch's (under 1% of
 pixels differ, by a few grey levels at borders), so the boxes are the PyTorch pipeline's up to
 such differences: ``tests/cli/test_export_graph.py`` measures the agreement.

@@ -339,6 +339,25 @@ def test_channels_last_inference_gives_the_same_boxes_and_plain_tensors():
     assert fast.net.x24_body[0].weight.is_contiguous()
 
 
+def test_bfloat16_inference_keeps_float32_outputs_close_to_float32():
+    """bfloat16 autocast changes the networks' arithmetic only: float32 boxes and scores, the
+    face of the sample photo found with nearly the same box and score."""
+    import cv2
+    import matplotlib.cbook
+
+    from facecraft_d2 import FaceDetector
+
+    model = FaceDetector("cascade_joint", preset="fast").model
+    path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    image = torch.from_numpy(cv2.imread(path)).permute(2, 0, 1).contiguous()
+    (b32, s32), = model.detect([image])
+    with model.test_settings(bfloat16=True):
+        (b16, s16), = model.detect([image])
+    assert b16.dtype == s16.dtype == torch.float32
+    assert s32[0] > 0.99 and s16[0] > 0.99
+    torch.testing.assert_close(b16[0], b32[0], atol=3.0, rtol=0)  # pixels, on a 200 px face
+
+
 def test_score_stages_rank_by_the_geometric_mean_of_stage_probabilities():
     """SCORE_STAGES ["x24", "x48"]: final score sqrt(p24 * p48); ["x48"]: x48's alone."""
     from facecraft_d2.modeling.cascade.inference import CascadeInference

@@ -49,7 +49,8 @@ class CascadeInference:
                  pool_kernel=2, crop_mode="accurate", max_proposals=2000, stage_nms_thresh=0.7,
                  nms_thresh=0.3, box_voting_thresh=1.0, containment_thresh=1.0,
                  max_detections=750, channels_last=True,
-                 x12_mosaic=True, score_stages=("x48",), flip_stages=(), pyramid_uint8=False):
+                 x12_mosaic=True, score_stages=("x48",), flip_stages=(), pyramid_uint8=False,
+                 bfloat16=False):
         """
         Args:
             min_face (float): smallest face searched, pixels.
@@ -83,6 +84,8 @@ class CascadeInference:
             flip_stages (tuple[str]): later stages ("x24", "x48") whose face probability is
                 the mean over each crop and its mirror image (one more forward pass of that
                 stage; boxes are regressed from the crop itself).
+            bfloat16 (bool): run the networks' convolutions and fully connected layers in
+                bfloat16 (``torch.autocast``; on CPUs), scores and boxes in float32.
         """
         if any(b not in BRANCHES[1:] for b in flip_stages):
             raise ValueError(f"flip_stages must name stages among {BRANCHES[1:]}, got {flip_stages!r}")
@@ -100,6 +103,7 @@ class CascadeInference:
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.x12_mosaic, self.score_stages = x12_mosaic, tuple(score_stages)
         self.flip_stages = tuple(flip_stages)
+        self.bfloat16 = bool(bfloat16)
 
     @contextlib.contextmanager
     def settings(self, **values):
@@ -140,7 +144,17 @@ class CascadeInference:
             "x12_mosaic": t.X12_MOSAIC,
             "score_stages": t.SCORE_STAGES,
             "flip_stages": t.FLIP_STAGES,
+            "bfloat16": t.BFLOAT16,
         }
+
+    def _run_net(self, fn, *args, **kwargs):
+        """A network call, in bfloat16 autocast if set; its tensors back in float32."""
+        device = args[0].device.type
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=self.bfloat16):
+            out = fn(*args, **kwargs)
+        if isinstance(out, dict):
+            return {k: tuple(t.float() for t in v) for k, v in out.items()}
+        return tuple(t.float() for t in out)
 
     def stage1(self, model, image):
         """
@@ -169,7 +183,7 @@ class CascadeInference:
         """One x12 call per level -> windows (K, 4), deltas (K, 4), scores (K,)."""
         boxes, deltas, scores = [], [], []
         for s, img in levels:
-            logits, reg = model.net.x12_dense(model.net_input(img[None]))
+            logits, reg = self._run_net(model.net.x12_dense, model.net_input(img[None]))
             prob = response_map_pool(F.softmax(logits, dim=1)[:, 1], self.pool_kernel)[0]
             ys, xs = torch.nonzero(prob >= self.score_thresholds[0], as_tuple=True)
             boxes.append(dense_windows(ys, xs, s))
@@ -187,7 +201,7 @@ class CascadeInference:
                                 tuple(tuple(img.shape[-2:]) for _, img in levels),
                                 self.pool_kernel, levels[0][1].device)
         image = mosaic.paste([img for _, img in levels])
-        logits, reg = model.net.x12_dense(model.net_input(image[None]))
+        logits, reg = self._run_net(model.net.x12_dense, model.net_input(image[None]))
         prob = logits.new_zeros(logits.shape[-2:])  # 0 (neutral to pooling) off the levels
         for y, x, mh, mw in mosaic.map_boxes:  # softmax per level: its rounding depends on size
             prob[y: y + mh, x: x + mw] = F.softmax(logits[:, :, y: y + mh, x: x + mw], dim=1)[0, 1]
@@ -253,10 +267,10 @@ class CascadeInference:
             crops = torch.cat([self.crops(images[i], levels[i], boxes[owner == i], size)
                                for i in range(len(images))])
             inputs = model.net_input(crops)
-            logits, deltas = model.net(inputs, upto=stage)[stage]
+            logits, deltas = self._run_net(model.net, inputs, upto=stage)[stage]
             prob = F.softmax(logits, dim=1)[:, 1]
             if stage in self.flip_stages:  # mean with the mirror image's face probability
-                mirrored = model.net(inputs.flip(-1), upto=stage)[stage][0]
+                mirrored = self._run_net(model.net, inputs.flip(-1), upto=stage)[stage][0]
                 prob = (prob + F.softmax(mirrored, dim=1)[:, 1]) / 2
             keep = prob >= thresh
             boxes = model.regress(boxes[keep], deltas[keep])
