@@ -37,11 +37,9 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import nms, roi_align
 
-from detectron2.structures import Boxes, pairwise_ioa
-
 from ..layers import crop_level_index
 from ..modeling.cascade import BRANCHES, STAGE_INPUT_SIZES
-from ..modeling.cascade.pyramid import square_boxes, vote_boxes
+from ..modeling.cascade.pyramid import square_boxes, suppress_contained, vote_boxes
 
 __all__ = ["GRAPH_FILE", "CascadeGraph", "export_cascade_graph", "OnnxCascadeGraphPipeline",
            "attach_onnx_graph"]
@@ -210,10 +208,7 @@ class CascadeGraph(nn.Module):
         else:
             boxes, scores = boxes[keep], scores[keep]
         if self.containment < 1.0:
-            b = Boxes(boxes)
-            inside = pairwise_ioa(b, b).t() > self.containment  # [i, j]: i inside j
-            higher = torch.ones_like(inside).tril(-1)  # j scores higher than i
-            keep = torch.nonzero(~(inside & higher).any(dim=1))[:, 0]
+            keep = torch.nonzero(suppress_contained(boxes, scores, self.containment))[:, 0]
             boxes, scores = boxes[keep], scores[keep]
         return boxes[: self.max_detections], scores[: self.max_detections]
 

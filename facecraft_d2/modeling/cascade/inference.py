@@ -149,6 +149,8 @@ class CascadeInference:
 
     def _run_net(self, fn, *args, **kwargs):
         """A network call, in bfloat16 autocast if set; its tensors back in float32."""
+        if not self.bfloat16:  # the default: no context, no conversions on the hot path
+            return fn(*args, **kwargs)
         device = args[0].device.type
         with torch.autocast(device, dtype=torch.bfloat16, enabled=self.bfloat16):
             out = fn(*args, **kwargs)

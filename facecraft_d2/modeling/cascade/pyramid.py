@@ -146,12 +146,11 @@ def suppress_contained(boxes, scores, thresh):
     Returns:
         Tensor: (K,) bool, the boxes to keep.
     """
-    k = len(boxes)
-    if thresh >= 1.0 or k < 2:
-        return torch.ones(k, dtype=torch.bool, device=boxes.device)
+    if thresh >= 1.0:
+        return torch.ones(len(boxes), dtype=torch.bool, device=boxes.device)
     b = Boxes(boxes)
     contained = pairwise_ioa(b, b).t() > thresh  # [i, j]: box i inside box j (over i's area)
-    higher = torch.ones(k, k, dtype=torch.bool, device=boxes.device).tril(-1)  # j before i
+    higher = torch.ones_like(contained).tril(-1)  # j before i (no Python sizes: traceable)
     return ~(contained & higher).any(dim=1)
 
 
