@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train the FaceCraft cascade from scratch: for each greedy stage, cut its crop cache (the x24
 # and x48 caches mine hard negatives with the stages trained before), train the stage; then
-# joint training from the separate cascade on all three caches (the shipped models), and the
+# joint training of x24 and x48 from the separate cascade on all three caches (the shipped models), and the
 # matched-budget greedy control (separate_x48_long).
 #
 #   DETECTRON2_DATASETS=../data/train_root tools/train_cascade.sh
