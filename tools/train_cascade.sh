@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Train the FaceCraft cascade from scratch: for each greedy stage, cut its crop cache (the x24
 # and x48 caches mine hard negatives with the stages trained before), train the stage; then
-# joint training of x24 and x48 from the separate cascade on all three caches (the shipped models), and the
-# matched-budget greedy control (separate_x48_long).
+# joint training of x24 and x48 (x12 kept) from the separate cascade on all three caches (the
+# shipped models), and the matched-budget greedy control (separate_x48_long).
 #
 #   DETECTRON2_DATASETS=../data/train_root tools/train_cascade.sh
 #
