@@ -23,10 +23,10 @@ tensor operations only, so that tracing it gives one graph with a dynamic input 
   and the top ``max_detections`` follow as in :class:`CascadeInference`.
 
 Only the fast crop mode ("fast": crops resampled from the test pyramid) is written this way,
-the preset this export is for; the graph computes in float32 (``TEST.BFLOAT16`` is ignored). The pyramid levels are ONNX ``Resize`` with its anti-aliasing
-filter (opset 18), which rounds 8-bit pixels slightly differently from PyTorch's (under 1% of
-pixels differ, by a few grey levels at borders), so the boxes are the PyTorch pipeline's up to
-such differences: ``tests/cli/test_export_graph.py`` measures the agreement.
+the preset this export is for; the graph computes in float32 (``TEST.BFLOAT16`` is ignored).
+The pyramid levels are ONNX ``Resize`` with its anti-aliasing filter (opset 18), which rounds
+8-bit pixels slightly differently from PyTorch's (under 1% of pixels differ, by a few grey
+levels at borders), so the boxes are the PyTorch pipeline's up to such differences: ``tests/cli/test_export_graph.py`` measures the agreement.
 """
 import copy
 import os
@@ -247,10 +247,17 @@ class OnnxCascadeGraphPipeline:
     """
 
     memory_format = torch.contiguous_format  # what the model's train()/eval() read
-    min_face = None  # the exported model's minimum face, set by attach_onnx_graph
 
-    def __init__(self, path, num_threads=None):
+    def __init__(self, path, num_threads=None, min_face=None):
+        """
+        Args:
+            path (str): the one-graph export (``GRAPH_FILE``).
+            num_threads (int): ONNX Runtime's intra-op threads (None: torch's).
+            min_face (float): the minimum face the graph was exported with (for reports).
+        """
         import onnxruntime as ort
+
+        self.min_face = min_face
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = num_threads or torch.get_num_threads()
@@ -274,7 +281,6 @@ def attach_onnx_graph(model, path):
     Make a FaceCraftCascade detect through the one-graph export at ``path`` (exported from
     this model and its test settings, which the graph has baked in). In place.
     """
-    graph = OnnxCascadeGraphPipeline(path)
-    graph.min_face = model.inference_pipeline.min_face  # what the graph searches, for reports
-    model.inference_pipeline = graph
+    model.inference_pipeline = OnnxCascadeGraphPipeline(
+        path, min_face=model.inference_pipeline.min_face)
     return model.eval()

@@ -152,7 +152,7 @@ class CascadeInference:
         if not self.bfloat16:  # the default: no context, no conversions on the hot path
             return fn(*args, **kwargs)
         device = args[0].device.type
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=self.bfloat16):
+        with torch.autocast(device, dtype=torch.bfloat16):
             out = fn(*args, **kwargs)
         if isinstance(out, dict):
             return {k: tuple(t.float() for t in v) for k, v in out.items()}
