@@ -26,7 +26,8 @@ Only the fast crop mode ("fast": crops resampled from the test pyramid) is writt
 the preset this export is for; the graph computes in float32 (``TEST.BFLOAT16`` is ignored).
 The pyramid levels are ONNX ``Resize`` with its anti-aliasing filter (opset 18), which rounds
 8-bit pixels slightly differently from PyTorch's (under 1% of pixels differ, by a few grey
-levels at borders), so the boxes are the PyTorch pipeline's up to such differences: ``tests/cli/test_export_graph.py`` measures the agreement.
+levels at borders), so the boxes are the PyTorch pipeline's up to such differences:
+``tests/cli/test_export_graph.py`` measures the agreement.
 """
 import copy
 import os
